@@ -1,0 +1,37 @@
+"""tinycnn: a from-scratch deep-learning framework in NumPy and Numba for
+learning how modern CNN architectures work."""
+import numpy as np
+
+from tinycnn.tensor import DEFAULT_DTYPE, Function, Tensor, enable_grad, is_grad_enabled, no_grad  # noqa: I001
+from tinycnn.creation import arange, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from tinycnn.ops import (
+    abs,
+    cat,
+    clamp,
+    clip,
+    concat,
+    exp,
+    flatten,
+    log,
+    matmul,
+    maximum,
+    mean,
+    permute,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    stack,
+    sum,
+    tanh,
+    transpose,
+    var,
+    where,
+)
+from tinycnn.random import get_rng_state, manual_seed, set_rng_state
+from tinycnn import nn  # noqa: E402
+
+float32 = np.float32
+float64 = np.float64
+
+__version__ = "0.1.0"

@@ -1,0 +1,17 @@
+"""`tinycnn.nn.functional` (import as F): the stateless ops under PyTorch's names."""
+from tinycnn.ops import (  # noqa: F401
+    cross_entropy,
+    hardsigmoid,
+    hardswish,
+    leaky_relu,
+    log_softmax,
+    mse_loss,
+    nll_loss,
+    pad,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softmax,
+    tanh,
+)

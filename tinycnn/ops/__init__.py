@@ -1,0 +1,20 @@
+"""Differentiable ops on Tensors: one `Function` per op, plus a plain function
+that applies it. `tinycnn.nn.functional` re-exports the ones PyTorch keeps there."""
+from tinycnn.ops.activation import (
+    hardsigmoid,
+    hardswish,
+    leaky_relu,
+    log_softmax,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softmax,
+    swish,
+    tanh,
+)
+from tinycnn.ops.arithmetic import add, div, matmul, mul, neg, pow, sub
+from tinycnn.ops.elementwise import abs, clamp, clip, exp, log, maximum, sqrt, to_dtype, where
+from tinycnn.ops.loss import cross_entropy, mse_loss, nll_loss
+from tinycnn.ops.reduction import max, mean, sum, var
+from tinycnn.ops.shape import cat, concat, flatten, getitem, pad, permute, reshape, stack, transpose

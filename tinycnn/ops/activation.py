@@ -1,0 +1,171 @@
+"""Activation functions, each with its derivative beside it."""
+import numpy as np
+
+from tinycnn.tensor import Function
+
+
+class ReLU(Function):
+    def forward(self, x):
+        out = np.maximum(x, 0)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        return grad * (out > 0)
+
+
+class ReLU6(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return np.clip(x, 0, 6)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return grad * ((x > 0) & (x < 6))
+
+
+class LeakyReLU(Function):
+    def forward(self, x, negative_slope):
+        self.slope = negative_slope
+        self.save_for_backward(x)
+        return np.where(x > 0, x, x * negative_slope)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return np.where(x > 0, grad, grad * self.slope)
+
+
+def _sigmoid(x):
+    """1 / (1 + e^-x), without overflow for large |x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        out = _sigmoid(x)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (s,) = self.saved_tensors
+        return grad * s * (1 - s)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        out = np.tanh(x)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (t,) = self.saved_tensors
+        return grad * (1 - t * t)
+
+
+class SiLU(Function):
+    """silu(x) = x * sigmoid(x) (swish); d/dx = s + x s (1 - s)."""
+
+    def forward(self, x):
+        s = _sigmoid(x)
+        self.save_for_backward(x, s)
+        return x * s
+
+    def backward(self, grad):
+        x, s = self.saved_tensors
+        return grad * (s * (1 + x * (1 - s)))
+
+
+class Hardsigmoid(Function):
+    """relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return np.clip(x / 6 + 0.5, 0, 1)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return grad * ((x > -3) & (x < 3)) / 6
+
+
+class Hardswish(Function):
+    """x * relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * np.clip(x / 6 + 0.5, 0, 1)
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        d = np.where(x <= -3, 0, np.where(x >= 3, 1, x / 3 + 0.5))
+        return grad * d.astype(grad.dtype, copy=False)
+
+
+class Softmax(Function):
+    def forward(self, x, dim):
+        self.dim = dim
+        e = np.exp(x - x.max(axis=dim, keepdims=True))
+        out = e / e.sum(axis=dim, keepdims=True)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (p,) = self.saved_tensors
+        return p * (grad - (grad * p).sum(axis=self.dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, x, dim):
+        self.dim = dim
+        shifted = x - x.max(axis=dim, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        return grad - np.exp(out) * grad.sum(axis=self.dim, keepdims=True)
+
+
+def relu(x, inplace=False):
+    return ReLU.apply(x)
+
+
+def relu6(x, inplace=False):
+    return ReLU6.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.01, inplace=False):
+    return LeakyReLU.apply(x, negative_slope=negative_slope)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def silu(x, inplace=False):
+    return SiLU.apply(x)
+
+
+swish = silu
+
+
+def hardsigmoid(x, inplace=False):
+    return Hardsigmoid.apply(x)
+
+
+def hardswish(x, inplace=False):
+    return Hardswish.apply(x)
+
+
+def softmax(x, dim=-1):
+    return Softmax.apply(x, dim=dim)
+
+
+def log_softmax(x, dim=-1):
+    return LogSoftmax.apply(x, dim=dim)

@@ -1,0 +1,455 @@
+"""The Tensor and the reverse-mode autograd engine.
+
+A `Tensor` wraps a NumPy array. Every differentiable op is a `Function`: its
+`forward` computes on arrays and may save what the backward pass needs; its
+`backward` maps the gradient of the output to the gradients of the inputs.
+`Tensor.backward()` walks the recorded graph in reverse topological order.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+
+# ---------------------------------------------------------------- grad mode
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets whether ops record the graph."""
+
+    enabled: bool
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """`with tinycnn.no_grad():` -- ops inside record no graph (inference)."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    enabled = True
+
+
+# ---------------------------------------------------------------- Function
+
+
+class Function:
+    """One differentiable op, with forward and backward side by side.
+
+    Subclasses implement
+        forward(self, *arrays, **constants) -> array
+        backward(self, grad) -> one gradient per array input (None if not needed)
+    The instance is the op's saved context: `forward` stores on `self` what
+    `backward` needs (prefer `self.save_for_backward(...)` for arrays so the
+    engine can free them). Gradients may have the broadcast shape of the
+    output; the engine sums them back to each input's shape.
+    """
+
+    def __init__(self):
+        self.inputs: tuple[Tensor, ...] = ()
+        self._saved: tuple | None = None
+
+    released = False
+
+    def release(self):
+        """Free the saved buffers and the inputs (their activations) after backward."""
+        self._saved, self.inputs, self.released = None, (), True
+
+    def save_for_backward(self, *arrays):
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._saved is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: nothing was saved with save_for_backward(), "
+                "or the buffers were freed by an earlier backward()"
+            )
+        return self._saved
+
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **constants) -> Tensor:
+        """Run the op on Tensors (or array-likes) and record it in the graph."""
+        fn = cls()
+        ref = next((x.dtype for x in inputs if isinstance(x, Tensor) and x.dtype.kind == "f"), None)
+        tensors = tuple(x if isinstance(x, Tensor) else _constant(x, ref) for x in inputs)
+        out = fn.forward(*(t.data for t in tensors), **constants)
+        requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        result = Tensor(out, requires_grad=requires_grad, _raw=True)
+        if requires_grad:
+            fn.inputs = tensors
+            result._ctx = fn
+        return result
+
+
+def _constant(x, ref_dtype) -> Tensor:
+    """A non-Tensor op input. Scalars take the dtype of the op's float tensor
+    (as in PyTorch: `x32 * 2.0` stays float32, never float64)."""
+    if ref_dtype is not None and np.ndim(x) == 0 and not isinstance(x, bool | np.bool_):
+        return Tensor(np.asarray(x, dtype=ref_dtype), _raw=True)
+    return Tensor(x)
+
+
+def _unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum `grad` over the axes along which an input of `shape` was broadcast."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+# ---------------------------------------------------------------- Tensor
+
+
+def _as_array(data, dtype) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    arr = np.asarray(data)
+    if arr.dtype == np.float64 and not isinstance(data, np.ndarray | np.generic):
+        arr = arr.astype(DEFAULT_DTYPE)  # Python floats become float32, as in PyTorch
+    elif arr.dtype.kind not in "fiub":
+        raise TypeError(f"Tensor: expected numeric data, got dtype {arr.dtype}")
+    return arr
+
+
+class Tensor:
+    """A NumPy array that remembers how it was computed.
+
+    >>> x = Tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.numpy()
+    array([2., 4.], dtype=float32)
+    """
+
+    __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, *, _raw: bool = False):
+        if not _raw:
+            data = _as_array(data, dtype)
+        if requires_grad and data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {data.dtype}")
+        self.data: np.ndarray = data
+        self.requires_grad = requires_grad
+        self.grad: Tensor | None = None
+        self._ctx: Function | None = None
+
+    # ------------------------------------------------------------ basics
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def size(self, dim: int | None = None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): expected a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        return Tensor(self.data, _raw=True)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self):
+        self.grad = None
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = "" if self.dtype == DEFAULT_DTYPE else f", dtype={self.dtype}"
+        extra += ", requires_grad=True" if self.requires_grad else ""
+        return f"tensor({body}{extra})"
+
+    def __hash__(self):
+        return id(self)
+
+    # ------------------------------------------------------------ autograd
+    def backward(self, grad=None, retain_graph: bool = False):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
+
+        grad: the gradient of some scalar w.r.t. self, same shape as self;
+        may be omitted only when self holds a single element.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad and has no grad_fn")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward(): grad can be implicit only for a single-element output, "
+                    f"got shape {self.shape}; pass grad= of that shape"
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {grad.shape}, expected {self.shape}")
+
+        grads = {id(self): grad}
+        for t in _topological_order(self):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            fn = t._ctx
+            if fn is None:  # a leaf: accumulate into .grad
+                if t.grad is None:
+                    t.grad = Tensor(np.array(g, dtype=t.dtype), _raw=True)  # a copy: g may be shared
+                else:
+                    t.grad.data += g
+                continue
+            if fn.released:
+                raise RuntimeError(
+                    f"backward(): the graph through {type(fn).__name__} was freed by an earlier "
+                    "backward(); pass retain_graph=True to the first call to backward twice"
+                )
+            in_grads = fn.backward(g)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            for x, gx in zip(fn.inputs, in_grads):
+                if gx is None or not x.requires_grad:
+                    continue
+                gx = _unbroadcast(np.asarray(gx), x.shape)
+                key = id(x)
+                grads[key] = gx if key not in grads else grads[key] + gx
+            if not retain_graph:
+                fn.release()
+
+    # ------------------------------------------------------------ operators
+    # The ops live in tinycnn.ops; these methods only forward to them.
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __pow__(self, exponent):
+        return ops.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return ops.pow(base, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    # comparisons give boolean tensors and record no graph
+    def __lt__(self, other):
+        return Tensor(self.data < _data(other), _raw=True)
+
+    def __le__(self, other):
+        return Tensor(self.data <= _data(other), _raw=True)
+
+    def __gt__(self, other):
+        return Tensor(self.data > _data(other), _raw=True)
+
+    def __ge__(self, other):
+        return Tensor(self.data >= _data(other), _raw=True)
+
+    def eq(self, other):
+        return Tensor(self.data == _data(other), _raw=True)
+
+    # ------------------------------------------------------------ methods
+    def sum(self, dim=None, keepdim=False):
+        return ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return ops.mean(self, dim, keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        return ops.max(self, dim, keepdim)
+
+    def var(self, dim=None, keepdim=False, unbiased=True):
+        return ops.var(self, dim, keepdim, unbiased)
+
+    def argmax(self, dim=None, keepdim=False):
+        return Tensor(np.argmax(self.data, axis=dim, keepdims=keepdim), _raw=True)
+
+    def reshape(self, *shape):
+        return ops.reshape(self, _shape_arg(shape))
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return ops.flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0, dim1):
+        return ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return ops.permute(self, _shape_arg(dims))
+
+    @property
+    def T(self):
+        return ops.permute(self, tuple(reversed(range(self.ndim))))
+
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def abs(self):
+        return ops.abs(self)
+
+    def clip(self, min=None, max=None):
+        return ops.clip(self, min, max)
+
+    clamp = clip
+
+    def relu(self):
+        return ops.relu(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def softmax(self, dim=-1):
+        return ops.softmax(self, dim)
+
+    def log_softmax(self, dim=-1):
+        return ops.log_softmax(self, dim)
+
+    def float(self):
+        return ops.to_dtype(self, np.float32)
+
+    def double(self):
+        return ops.to_dtype(self, np.float64)
+
+    def to(self, dtype):
+        return ops.to_dtype(self, np.dtype(dtype))
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _shape_arg(shape: tuple) -> tuple:
+    """Accept both t.reshape(2, 3) and t.reshape((2, 3))."""
+    if len(shape) == 1 and isinstance(shape[0], tuple | list):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Tensors reachable from `root`, each after every tensor that uses it.
+
+    Iterative depth-first search, so a 1000-layer network does not hit
+    Python's recursion limit.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        if t._ctx is not None:
+            for x in t._ctx.inputs:
+                if x.requires_grad and id(x) not in visited:
+                    stack.append((x, False))
+    order.reverse()  # root first
+    return order
+
+
+from tinycnn import ops  # noqa: E402  (ops import Tensor and Function from here)
