@@ -15,3 +15,5 @@ from tinycnn.ops import (  # noqa: F401
     softmax,
     tanh,
 )
+from tinycnn.nn.dropout import dropout, dropout2d  # noqa: F401, E402
+from tinycnn.nn.linear import linear  # noqa: F401, E402
