@@ -1,0 +1,90 @@
+"""Plumbing shared by the lesson scripts: run mode, output folder, figures.
+
+Every lesson starts with
+
+    from _common import setup
+    run = setup("04")          # the lesson's number: prefixes its figure names
+
+and then reads `run.smoke` / `run.full` to pick its sizes, `run.data` to find
+CIFAR-10 and calls `run.savefig(fig, "name")` to write `lessons/out/04_name.png`.
+
+Modes (command-line flags, or environment variables for notebooks and tests):
+    default   runs in about a minute on 2 cores
+    --full    longer runs, closer to the papers (minutes)
+    --smoke   tiny sizes, every cell in a few seconds (TINYCNN_LESSON_SMOKE=1);
+              the tests in tests/test_lessons.py run every lesson this way
+    --data P  the CIFAR-10 archive or folder (else TINYCNN_DATA, else data/)
+    --out D   where figures go (else TINYCNN_LESSON_OUT, else lessons/out/)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures go to files: no window, works on servers and in CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+LESSONS_DIR = Path(__file__).resolve().parent
+if str(LESSONS_DIR.parent) not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(LESSONS_DIR.parent))
+
+
+@dataclass
+class Run:
+    """How this lesson run was asked to behave, and where its outputs go."""
+
+    lesson: str
+    smoke: bool
+    full: bool
+    data: str | None
+    out: Path
+    started: float = field(default_factory=time.perf_counter)
+
+    def pick(self, default, smoke=None, full=None):
+        """The value for this mode: `run.pick(2000, smoke=64, full=50000)`."""
+        if self.smoke and smoke is not None:
+            return smoke
+        if self.full and full is not None:
+            return full
+        return default
+
+    def savefig(self, fig, name: str) -> Path:
+        """Save `fig` as <out>/<lesson>_<name>.png, close it and print the path."""
+        path = self.out / f"{self.lesson}_{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        print(f"saved figure: {path}")
+        return path
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def setup(lesson: str) -> Run:
+    """Parse the lesson's flags (unknown ones, e.g. Jupyter's, are ignored),
+    create the output folder and announce the mode."""
+    parser = argparse.ArgumentParser(description=f"tinycnn lesson {lesson}")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: every cell in seconds (tests)")
+    parser.add_argument("--full", action="store_true", help="longer runs, closer to the papers")
+    parser.add_argument("--data", default=None, help="CIFAR-10 archive or folder (else $TINYCNN_DATA, data/)")
+    parser.add_argument("--out", default=None, help="figure folder (else $TINYCNN_LESSON_OUT, lessons/out/)")
+    args, _ = parser.parse_known_args()
+    smoke = args.smoke or _flag("TINYCNN_LESSON_SMOKE")
+    if smoke and args.full:
+        parser.error("--smoke and --full exclude each other")
+    out = Path(args.out or os.environ.get("TINYCNN_LESSON_OUT") or LESSONS_DIR / "out")
+    out.mkdir(parents=True, exist_ok=True)
+    run = Run(lesson, smoke, args.full and not smoke, args.data, out)
+    mode = "smoke (tiny sizes)" if run.smoke else "full" if run.full else "default"
+    print(f"lesson {lesson}: {mode} mode; figures go to {out}")
+    return run
