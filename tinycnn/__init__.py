@@ -3,7 +3,7 @@ learning how modern CNN architectures work."""
 import numpy as np
 
 from tinycnn.tensor import DEFAULT_DTYPE, Function, Tensor, enable_grad, is_grad_enabled, no_grad  # noqa: I001
-from tinycnn.creation import arange, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from tinycnn.creation import arange, from_numpy, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
 from tinycnn.ops import (
     abs,
     cat,
@@ -28,6 +28,7 @@ from tinycnn.ops import (
     var,
     where,
 )
+from tinycnn.ops import amax, expand, log_softmax, max, neg, pow, relu, squeeze, unsqueeze  # noqa: E402
 from tinycnn.random import get_rng_state, manual_seed, set_rng_state
 from tinycnn.serialization import load, save
 from tinycnn.gradcheck import gradcheck  # the function; the module stays importable by its path

@@ -66,8 +66,10 @@ class Function:
         backward(self, grad) -> one gradient per array input (None if not needed)
     The instance is the op's saved context: `forward` stores on `self` what
     `backward` needs (prefer `self.save_for_backward(...)` for arrays so the
-    engine can free them). Gradients may have the broadcast shape of the
-    output; the engine sums them back to each input's shape.
+    engine can free them). `self.needs_input_grad[i]` tells whether input i
+    requires a gradient, so backward may skip (return None for) the others.
+    Gradients may have the broadcast shape of the output; the engine sums
+    them back to each input's shape.
     """
 
     def __init__(self):
@@ -104,8 +106,9 @@ class Function:
         fn = cls()
         ref = next((x.dtype for x in inputs if isinstance(x, Tensor) and x.dtype.kind == "f"), None)
         tensors = tuple(x if isinstance(x, Tensor) else _constant(x, ref) for x in inputs)
-        out = fn.forward(*(t.data for t in tensors), **constants)
-        requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        fn.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
+        out = np.asarray(fn.forward(*(t.data for t in tensors), **constants))
+        requires_grad = any(fn.needs_input_grad)
         result = Tensor(out, requires_grad=requires_grad, _raw=True)
         if requires_grad:
             fn.inputs = tensors
@@ -116,16 +119,22 @@ class Function:
 def _constant(x, ref_dtype) -> Tensor:
     """A non-Tensor op input. Scalars take the dtype of the op's float tensor
     (as in PyTorch: `x32 * 2.0` stays float32, never float64)."""
-    if ref_dtype is not None and np.ndim(x) == 0 and not isinstance(x, bool | np.bool_):
-        return Tensor(np.asarray(x, dtype=ref_dtype), _raw=True)
+    arr = np.asarray(x)
+    if ref_dtype is not None and arr.ndim == 0 and arr.dtype.kind in "fiu":
+        return Tensor(arr.astype(ref_dtype), _raw=True)
     return Tensor(x)
 
 
-def _unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+def _unbroadcast(grad: np.ndarray, shape: tuple, fn: Function) -> np.ndarray:
     """Sum `grad` over the axes along which an input of `shape` was broadcast."""
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
+    if extra < 0 or any(n != 1 and n != g for n, g in zip(shape, grad.shape[extra:])):
+        raise RuntimeError(
+            f"{type(fn).__name__}.backward returned a gradient of shape {grad.shape} "
+            f"for an input of shape {shape}"
+        )
     axes = tuple(range(extra)) + tuple(
         i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
     )
@@ -209,6 +218,15 @@ class Tensor:
     def tolist(self):
         return self.data.tolist()
 
+    def __bool__(self):
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
     def detach(self) -> Tensor:
         return Tensor(self.data, _raw=True)
 
@@ -271,10 +289,15 @@ class Tensor:
             in_grads = fn.backward(g)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
+            if len(in_grads) != len(fn.inputs):
+                raise RuntimeError(
+                    f"{type(fn).__name__}.backward returned {len(in_grads)} gradients "
+                    f"for {len(fn.inputs)} inputs"
+                )
             for x, gx in zip(fn.inputs, in_grads):
                 if gx is None or not x.requires_grad:
                     continue
-                gx = _unbroadcast(np.asarray(gx), x.shape)
+                gx = _unbroadcast(np.asarray(gx, dtype=x.dtype), x.shape, fn)
                 key = id(x)
                 grads[key] = gx if key not in grads else grads[key] + gx
             if not retain_graph:
@@ -350,8 +373,11 @@ class Tensor:
     def max(self, dim=None, keepdim=False):
         return ops.max(self, dim, keepdim)
 
-    def var(self, dim=None, keepdim=False, unbiased=True):
-        return ops.var(self, dim, keepdim, unbiased)
+    def amax(self, dim=None, keepdim=False):
+        return ops.amax(self, dim, keepdim)
+
+    def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        return ops.var(self, dim, unbiased, keepdim, correction=correction)
 
     def argmax(self, dim=None, keepdim=False):
         return Tensor(np.argmax(self.data, axis=dim, keepdims=keepdim), _raw=True)
@@ -360,6 +386,18 @@ class Tensor:
         return ops.reshape(self, _shape_arg(shape))
 
     view = reshape
+
+    def unsqueeze(self, dim):
+        return ops.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return ops.squeeze(self, dim)
+
+    def expand(self, *sizes):
+        return ops.expand(self, _shape_arg(sizes))
+
+    def contiguous(self):
+        return self
 
     def flatten(self, start_dim=0, end_dim=-1):
         return ops.flatten(self, start_dim, end_dim)
@@ -390,6 +428,15 @@ class Tensor:
         return ops.clip(self, min, max)
 
     clamp = clip
+
+    def maximum(self, other):
+        return ops.maximum(self, other)
+
+    def pow(self, exponent):
+        return ops.pow(self, exponent)
+
+    def matmul(self, other):
+        return ops.matmul(self, other)
 
     def relu(self):
         return ops.relu(self)

@@ -16,5 +16,18 @@ from tinycnn.ops.activation import (
 from tinycnn.ops.arithmetic import add, div, matmul, mul, neg, pow, sub
 from tinycnn.ops.elementwise import abs, clamp, clip, exp, log, maximum, sqrt, to_dtype, where
 from tinycnn.ops.loss import cross_entropy, mse_loss, nll_loss
-from tinycnn.ops.reduction import max, mean, sum, var
-from tinycnn.ops.shape import cat, concat, flatten, getitem, pad, permute, reshape, stack, transpose
+from tinycnn.ops.reduction import amax, max, mean, sum, var
+from tinycnn.ops.shape import (
+    cat,
+    concat,
+    expand,
+    flatten,
+    getitem,
+    pad,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+)

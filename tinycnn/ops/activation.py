@@ -98,7 +98,7 @@ class Hardswish(Function):
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        d = np.where(x <= -3, 0, np.where(x >= 3, 1, x / 3 + 0.5))
+        d = np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1))  # PyTorch's choice at the kinks
         return grad * d.astype(grad.dtype, copy=False)
 
 

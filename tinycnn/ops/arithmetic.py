@@ -2,7 +2,7 @@
 back to each input's shape."""
 import numpy as np
 
-from tinycnn.tensor import Function
+from tinycnn.tensor import Function, Tensor
 
 
 class Add(Function):
@@ -28,10 +28,13 @@ class Mul(Function):
 
     def backward(self, grad):
         a, b = self.saved_tensors
-        return grad * b, grad * a
+        need_a, need_b = self.needs_input_grad
+        return (grad * b if need_a else None), (grad * a if need_b else None)
 
 
 class Div(Function):
+    """a / b; d/da = 1 / b, d/db = -a / b^2."""
+
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return a / b
@@ -39,7 +42,7 @@ class Div(Function):
     def backward(self, grad):
         a, b = self.saved_tensors
         ga = grad / b
-        return ga, -ga * a / b
+        return ga, (-ga * a / b if self.needs_input_grad[1] else None)
 
 
 class Neg(Function):
@@ -51,7 +54,11 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """a ** b; d/da = b a^(b-1), d/db = a^b log a (for a > 0)."""
+    """a ** b; d/da = b a^(b-1), d/db = a^b log a.
+
+    As in PyTorch: d/da is 0 where b == 0 (even at a == 0), d/db is 0 where
+    a == 0 and b >= 0, and NaN where a < 0 (log of a negative number).
+    """
 
     def forward(self, a, b):
         out = a**b
@@ -60,58 +67,83 @@ class Pow(Function):
 
     def backward(self, grad):
         a, b, out = self.saved_tensors
-        ga = grad * b * a ** (b - 1)
-        gb = None
-        if self.inputs[1].requires_grad:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = grad * out * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_input_grad[0]:
+                ga = grad * np.where(b == 0, 0, b * a ** (b - 1))
+            if self.needs_input_grad[1]:
+                gb = grad * np.where((a == 0) & (b >= 0), 0, out * np.log(a))
         return ga, gb
 
 
 class MatMul(Function):
-    """a @ b with NumPy's batched/broadcast semantics (1-D operands included)."""
+    """a @ b with NumPy's batched/broadcast semantics (1-D operands included).
+
+    a: (..., M, K) or (K,); b: (..., K, N) or (K,).
+    grad_a = grad @ b^T, grad_b = a^T @ grad (1-D operands get a temporary
+    size-1 axis; batch axes are summed back by the engine).
+    """
 
     def forward(self, a, b):
-        if a.ndim == 0 or b.ndim == 0:
-            raise ValueError("matmul: both operands need at least 1 dimension, got 0-d")
-        k_a = a.shape[-1]
-        k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
-        if k_a != k_b:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match: {k_a} (last dim of a) != {k_b}")
         self.save_for_backward(a, b)
         return a @ b
 
     def backward(self, grad):
         a, b = self.saved_tensors
-        a2 = a[None, :] if a.ndim == 1 else a  # (.., M, K)
-        b2 = b[:, None] if b.ndim == 1 else b  # (.., K, N)
+        a2 = a[None, :] if a.ndim == 1 else a  # (..., M, K)
+        b2 = b[:, None] if b.ndim == 1 else b  # (..., K, N)
         g = grad
         if a.ndim == 1:
-            g = np.expand_dims(g, -2)
+            g = np.expand_dims(g, -2)  # (..., 1, N)
         if b.ndim == 1:
-            g = np.expand_dims(g, -1)
-        ga = g @ np.swapaxes(b2, -1, -2)  # (.., M, K)
-        gb = np.swapaxes(a2, -1, -2) @ g  # (.., K, N)
-        if a.ndim == 1:
-            ga = ga.reshape(ga.shape[:-2] + (ga.shape[-1],)) if ga.ndim > 2 else ga[0]
-        if b.ndim == 1:
-            gb = gb.reshape(gb.shape[:-2] + (gb.shape[-2],)) if gb.ndim > 2 else gb[:, 0]
+            g = np.expand_dims(g, -1)  # (..., M, 1)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = g @ np.swapaxes(b2, -1, -2)  # (..., M, K)
+            if a.ndim == 1:
+                ga = ga[..., 0, :]  # (..., K)
+        if self.needs_input_grad[1]:
+            if b2.ndim == 2 and g.ndim > 2:  # shared weight: fold the batch axes into M
+                gb = a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])  # (K, N)
+            else:
+                gb = np.swapaxes(a2, -1, -2) @ g  # (..., K, N)
+            if b.ndim == 1:
+                gb = gb[..., 0]  # (..., K)
         return ga, gb
 
 
+def _shape(x) -> tuple:
+    """Shape of a Tensor, array or scalar operand."""
+    return x.shape if isinstance(x, Tensor) else np.shape(x)
+
+
+def _check_broadcast(name, a, b):
+    try:
+        np.broadcast_shapes(_shape(a), _shape(b))
+    except ValueError:
+        raise ValueError(
+            f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast together "
+            "(trailing dimensions must be equal or 1)"
+        ) from None
+
+
 def add(a, b):
+    _check_broadcast("add", a, b)
     return Add.apply(a, b)
 
 
 def sub(a, b):
+    _check_broadcast("sub", a, b)
     return Sub.apply(a, b)
 
 
 def mul(a, b):
+    _check_broadcast("mul", a, b)
     return Mul.apply(a, b)
 
 
 def div(a, b):
+    _check_broadcast("div", a, b)
     return Div.apply(a, b)
 
 
@@ -120,8 +152,23 @@ def neg(a):
 
 
 def pow(a, b):
+    _check_broadcast("pow", a, b)
     return Pow.apply(a, b)
 
 
 def matmul(a, b):
+    """a: (..., M, K) or (K,); b: (..., K, N) or (K,) -> (..., M, N) (1-D axes dropped)."""
+    sa, sb = _shape(a), _shape(b)
+    if len(sa) == 0 or len(sb) == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {sa} and {sb}")
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if sa[-1] != k_b:
+        raise ValueError(
+            f"matmul: shapes {sa} and {sb} do not match: a's last dim {sa[-1]} != b's "
+            f"{'only' if len(sb) == 1 else 'second-to-last'} dim {k_b}"
+        )
+    try:
+        np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dims {sa[:-2]} and {sb[:-2]} of shapes {sa} and {sb} cannot be broadcast") from None
     return MatMul.apply(a, b)

@@ -1,7 +1,8 @@
 """Element-wise math: exp, log, sqrt, abs, clip, maximum, where, dtype casts."""
 import numpy as np
 
-from tinycnn.tensor import Function
+from tinycnn.ops.arithmetic import _check_broadcast, _shape
+from tinycnn.tensor import Function, Tensor
 
 
 class Exp(Function):
@@ -47,12 +48,13 @@ class Abs(Function):
 
 
 class Clip(Function):
-    """clip(x, lo, hi); the gradient passes where lo <= x <= hi (PyTorch's clamp)."""
+    """clip(x, lo, hi); the gradient passes where lo <= x <= hi (PyTorch's clamp).
+    lo and hi are constants (None, scalars or arrays broadcastable to x)."""
 
     def forward(self, x, lo=None, hi=None):
         self.save_for_backward(x)
         self.lo, self.hi = lo, hi
-        return np.clip(x, lo, hi)
+        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
 
     def backward(self, grad):
         (x,) = self.saved_tensors
@@ -73,7 +75,7 @@ class Maximum(Function):
 
     def backward(self, grad):
         a, b = self.saved_tensors
-        wa = (a > b) + 0.5 * (a == b)
+        wa = np.where(a == b, 0.5, (a > b)).astype(grad.dtype, copy=False)
         return grad * wa, grad * (1 - wa)
 
 
@@ -115,22 +117,32 @@ def abs(x):
 
 
 def clip(x, min=None, max=None):
+    """Element-wise clamp into [min, max]; no gradient flows to min and max."""
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
-    return Clip.apply(x, lo=min, hi=max)
+    lo, hi = (None if v is None else np.asarray(v.data if isinstance(v, Tensor) else v, dtype=x.dtype) for v in (min, max))
+    return Clip.apply(x, lo=lo, hi=hi)
 
 
 clamp = clip
 
 
 def maximum(a, b):
+    _check_broadcast("maximum", a, b)
     return Maximum.apply(a, b)
 
 
 def where(condition, a, b):
-    cond = condition.data if hasattr(condition, "data") else np.asarray(condition)
+    """condition (bool, broadcastable), a, b: Tensors or scalars -> broadcast shape."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype}")
+    try:
+        np.broadcast_shapes(cond.shape, _shape(a), _shape(b))
+    except ValueError:
+        raise ValueError(
+            f"where: condition, a and b of shapes {cond.shape}, {_shape(a)}, {_shape(b)} cannot be broadcast together"
+        ) from None
     return Where.apply(cond, a, b)
 
 

@@ -1,22 +1,28 @@
-"""Reductions over axes: sum, mean, max, var (PyTorch's `dim`/`keepdim`)."""
+"""Reductions over axes: sum, mean, max/amax, var (PyTorch's `dim`/`keepdim`)."""
+from typing import NamedTuple
+
 import numpy as np
 
-from tinycnn.tensor import Function
+from tinycnn.tensor import Function, Tensor
 
 
-def _axes(dim, ndim) -> tuple:
+def _axes(name, dim, ndim) -> tuple:
     """Normalise dim (None, int or tuple) to a sorted tuple of non-negative axes."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = (dim,) if isinstance(dim, int | np.integer) else tuple(dim)
+    n = ndim or 1  # a 0-d tensor accepts dim 0 and -1, as in PyTorch
     for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(d % max(ndim, 1) for d in dims)) if ndim else ()
+        if not -n <= d < n:
+            raise IndexError(f"{name}: dim {d} is out of range for a tensor with {ndim} dimensions")
+    axes = tuple(sorted({int(d) % n for d in dims})) if ndim else ()
+    if len(axes) != len(dims) and ndim:
+        raise ValueError(f"{name}: dim {dim} names an axis twice")
+    return axes
 
 
 def _expand(grad, shape, axes, keepdim):
-    """Give a reduced gradient back its reduced axes (size 1) so it broadcasts."""
+    """Give a reduced gradient back its reduced axes (size 1) so it broadcasts to `shape`."""
     if not keepdim:
         grad = np.expand_dims(grad, axes)
     return np.broadcast_to(grad, shape)
@@ -41,66 +47,92 @@ class Mean(Function):
         return _expand(grad / self.n, self.shape, self.axes, self.keepdim)
 
 
-class Max(Function):
-    """max over axes; the gradient goes to the first maximal element of each
-    reduced slice (a deterministic subgradient)."""
+class AMax(Function):
+    """max over axes; at ties the gradient is shared evenly among the maxima (PyTorch's amax)."""
 
     def forward(self, x, axes, keepdim):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
         out = np.max(x, axis=axes, keepdims=True)
         is_max = x == out
-        # keep only the first maximum in each slice
-        first = np.cumsum(is_max.reshape(*_moved(x.shape, axes)), axis=-1) == 1
-        mask = is_max & _unmove(first, x.shape, axes)
-        self.save_for_backward(mask)
+        self.save_for_backward(is_max / is_max.sum(axis=axes, keepdims=True).astype(x.dtype))
         return out if keepdim else np.squeeze(out, axis=axes)
 
     def backward(self, grad):
-        (mask,) = self.saved_tensors
-        return _expand(grad, self.shape, self.axes, self.keepdim) * mask
+        (share,) = self.saved_tensors
+        return _expand(grad, self.shape, self.axes, self.keepdim) * share
 
 
-def _moved(shape, axes):
-    kept = [n for i, n in enumerate(shape) if i not in axes]
-    return (*kept, int(np.prod([shape[a] for a in axes])))
+class MaxDim(Function):
+    """max along one axis; the gradient goes to the index returned (the first maximum)."""
 
+    def forward(self, x, indices, dim, keepdim):
+        """indices: argmax along dim, with keepdims=True."""
+        self.shape, self.indices, self.dim, self.keepdim = x.shape, indices, dim, keepdim
+        out = np.take_along_axis(x, indices, axis=dim)
+        return out if keepdim else np.squeeze(out, axis=dim)
 
-def _unmove(flat, shape, axes):
-    """Inverse of reshaping x (axes moved last) to _moved(shape, axes)."""
-    kept_axes = [i for i in range(len(shape)) if i not in axes]
-    moved_shape = [shape[i] for i in kept_axes] + [shape[a] for a in axes]
-    arr = flat.reshape(moved_shape)
-    return np.transpose(arr, np.argsort(kept_axes + list(axes)))
+    def backward(self, grad):
+        g = np.zeros(self.shape, dtype=grad.dtype)
+        np.put_along_axis(g, self.indices, grad if self.keepdim else np.expand_dims(grad, self.dim), axis=self.dim)
+        return g
 
 
 class Var(Function):
-    """var(x) = mean((x - mean)^2) * n / (n - correction)."""
+    """var(x) = sum((x - mean)^2) / (n - correction); d/dx = 2 (x - mean) / (n - correction)."""
 
     def forward(self, x, axes, keepdim, correction):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
         n = int(np.prod([x.shape[a] for a in axes]))
-        self.denom = max(n - correction, 0)
+        self.denom = n - correction if n > correction else 0
         centred = x - x.mean(axis=axes, keepdims=True)
         self.save_for_backward(centred)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.sum(centred**2, axis=axes, keepdims=keepdim) / self.denom
+            return np.sum(centred**2, axis=axes, keepdims=keepdim) / x.dtype.type(self.denom)
 
     def backward(self, grad):
         (centred,) = self.saved_tensors
-        return _expand(grad, self.shape, self.axes, self.keepdim) * (2 * centred / self.denom)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _expand(grad, self.shape, self.axes, self.keepdim) * (2 * centred / centred.dtype.type(self.denom))
+
+
+class MaxResult(NamedTuple):
+    """What `max(x, dim)` returns, as torch.return_types.max."""
+
+    values: Tensor
+    indices: Tensor
 
 
 def sum(x, dim=None, keepdim=False):
-    return Sum.apply(x, axes=_axes(dim, x.ndim), keepdim=keepdim)
+    """x: any shape; dim: None (all), an int or a tuple of ints."""
+    return Sum.apply(x, axes=_axes("sum", dim, x.ndim), keepdim=keepdim)
 
 
 def mean(x, dim=None, keepdim=False):
-    return Mean.apply(x, axes=_axes(dim, x.ndim), keepdim=keepdim)
+    return Mean.apply(x, axes=_axes("mean", dim, x.ndim), keepdim=keepdim)
+
+
+def amax(x, dim=None, keepdim=False):
+    """Maximum over one or several axes (the values only)."""
+    return AMax.apply(x, axes=_axes("amax", dim, x.ndim), keepdim=keepdim)
 
 
 def max(x, dim=None, keepdim=False):
-    return Max.apply(x, axes=_axes(dim, x.ndim), keepdim=keepdim)
+    """As torch.max: max(x) is the largest element (a 0-d Tensor); max(x, dim)
+    is the named tuple (values, indices) along that one axis."""
+    if dim is None:
+        return amax(x)
+    if not isinstance(dim, int | np.integer):
+        raise TypeError(f"max: dim must be one int (use amax for several axes), got {dim!r}")
+    (axis,) = _axes("max", dim, x.ndim) or (0,)
+    if x.ndim == 0:
+        return MaxResult(amax(x, keepdim=keepdim), Tensor(np.array(0)))
+    indices = np.argmax(x.data, axis=axis, keepdims=True)
+    values = MaxDim.apply(x, indices=indices, dim=axis, keepdim=keepdim)
+    return MaxResult(values, Tensor(indices if keepdim else np.squeeze(indices, axis=axis)))
 
 
-def var(x, dim=None, keepdim=False, unbiased=True):
-    return Var.apply(x, axes=_axes(dim, x.ndim), keepdim=keepdim, correction=int(unbiased))
+def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
+    """Variance over dim with Bessel's correction (n - 1) unless unbiased=False
+    or correction= says otherwise (torch.var's signature)."""
+    correction = int(unbiased) if correction is None else correction
+    return Var.apply(x, axes=_axes("var", dim, x.ndim), keepdim=keepdim, correction=correction)
