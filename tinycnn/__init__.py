@@ -33,6 +33,7 @@ from tinycnn.random import get_rng_state, manual_seed, set_rng_state
 from tinycnn.serialization import load, save
 from tinycnn.gradcheck import gradcheck  # the function; the module stays importable by its path
 from tinycnn import nn  # noqa: E402
+from tinycnn import optim  # noqa: E402
 from tinycnn.summary import count_params, summary  # noqa: E402  (the function shadows the module name)
 
 float32 = np.float32
