@@ -93,10 +93,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a  # (..., M, K)
         b2 = b[:, None] if b.ndim == 1 else b  # (..., K, N)
         g = grad
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)  # (..., 1, N)
         if b.ndim == 1:
             g = np.expand_dims(g, -1)  # (..., M, 1)
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)  # (..., 1, N)
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = g @ np.swapaxes(b2, -1, -2)  # (..., M, K)
