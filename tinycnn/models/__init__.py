@@ -9,3 +9,7 @@ from tinycnn.models import preact_resnet  # noqa: F401, E402  pre-activation Res
 from tinycnn.models import wide_resnet  # noqa: F401, E402  WRN-16-4, WRN-28-10, WRN-40-4, wide_resnet50_2
 from tinycnn.models import resnext  # noqa: F401, E402  ResNeXt-29 8x64d/16x64d, resnext50_32x4d
 from tinycnn.models import senet  # noqa: F401, E402  SE-ResNet-20/56/110, se_resnet50
+from tinycnn.models import densenet  # noqa: F401, E402  DenseNet-40, DenseNet-BC-100, densenet121
+from tinycnn.models import mobilenet_v1  # noqa: F401, E402  MobileNet v1 (ImageNet 1.0-224, CIFAR)
+from tinycnn.models import mobilenet_v2  # noqa: F401, E402  MobileNetV2 (ImageNet, CIFAR)
+from tinycnn.models import efficientnet  # noqa: F401, E402  EfficientNet-B0..B7, efficientnet(phi), B0 CIFAR

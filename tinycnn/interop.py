@@ -1,0 +1,49 @@
+"""Moving weights between PyTorch and tinycnn.
+
+A tinycnn model whose twin exists in torchvision or timm (see
+`tinycnn.models`) has the same state_dict keys and shapes, so
+
+    import torchvision
+    tv = torchvision.models.resnet50(weights="IMAGENET1K_V2")
+    model = tinycnn.models.create("resnet50", num_classes=1000)
+    model.load_state_dict(tinycnn.interop.from_torch(tv.state_dict()))
+
+gives the same logits (in eval mode). BatchNorm's `num_batches_tracked`
+counter has no tinycnn counterpart: `from_torch` drops it, `to_torch` does
+not create it (load into PyTorch with strict=False, or add it yourself).
+PyTorch is imported only when `to_torch` is called.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import numpy as np
+
+DROPPED_SUFFIX = "num_batches_tracked"
+
+
+def from_torch(state_dict: Mapping) -> OrderedDict[str, np.ndarray]:
+    """PyTorch state_dict (name -> torch.Tensor) -> OrderedDict name -> ndarray
+    (copies on the CPU, same dtypes), without `num_batches_tracked` entries."""
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        if key.rsplit(".", 1)[-1] == DROPPED_SUFFIX:
+            continue
+        if not hasattr(value, "detach"):
+            raise TypeError(f"from_torch: {key!r} is a {type(value).__name__}, expected a torch.Tensor")
+        out[key] = value.detach().cpu().numpy().copy()
+    return out
+
+
+def to_torch(state_dict: Mapping) -> OrderedDict:
+    """tinycnn state_dict (name -> ndarray) -> OrderedDict name -> torch.Tensor
+    (copies, same dtypes), for `torch_model.load_state_dict(..., strict=False)`."""
+    import torch
+
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"to_torch: {key!r} is a {type(value).__name__}, expected a NumPy array")
+        out[key] = torch.from_numpy(np.array(value, copy=True))
+    return out
