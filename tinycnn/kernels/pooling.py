@@ -1,0 +1,212 @@
+"""Max and average pooling kernels on planes x: (P, H, W), P = N * C.
+
+Window (i, j) of the output covers input rows i * sh - ph + a * dh (a < kh)
+and columns j * sw - pw + b * dw (b < kw); positions outside the input are
+padding (-inf for max, 0 for average). Each Numba kernel has its readable
+NumPy reference below it (the tests compare them); the references work a
+whole (P, oh, ow) slice at a time, one kernel offset (a, b) per step.
+"""
+import numpy as np
+from numba import njit
+
+# ---------------------------------------------------------------- max pooling
+
+
+@njit(cache=True)
+def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    """x: (P, H, W) -> out (P, oh, ow) and argmax (P, oh, ow) int32.
+
+    argmax holds the flat index y * W + x of the window's maximum in its plane:
+    the first maximum in row-major window order (ties go to the earliest);
+    a NaN wins over every number (as in PyTorch).
+    """
+    n_planes, height, width = x.shape
+    out = np.empty((n_planes, oh, ow), x.dtype)
+    argmax = np.empty((n_planes, oh, ow), np.int32)
+    for p in range(n_planes):
+        for i in range(oh):
+            y0 = i * sh - ph
+            y_first = y0
+            while y_first < 0:  # the first row of the window inside the input
+                y_first += dh
+            for j in range(ow):
+                x0 = j * sw - pw
+                x_first = x0
+                while x_first < 0:
+                    x_first += dw
+                best = -np.inf
+                best_idx = y_first * width + x_first
+                for a in range(kh):
+                    y = y0 + a * dh
+                    if y < 0 or y >= height:
+                        continue
+                    for b in range(kw):
+                        xx = x0 + b * dw
+                        if xx < 0 or xx >= width:
+                            continue
+                        v = x[p, y, xx]
+                        if v > best or v != v:
+                            best = v
+                            best_idx = y * width + xx
+                out[p, i, j] = best
+                argmax[p, i, j] = best_idx
+    return out, argmax
+
+
+@njit(cache=True)
+def max_pool2d_backward(grad, argmax, height, width):
+    """grad, argmax: (P, oh, ow) -> dx (P, H, W): each window's gradient goes
+    to its argmax (summed where windows overlap)."""
+    n_planes, oh, ow = grad.shape
+    dx = np.zeros((n_planes, height * width), grad.dtype)
+    for p in range(n_planes):
+        for i in range(oh):
+            for j in range(ow):
+                dx[p, argmax[p, i, j]] += grad[p, i, j]
+    return dx.reshape(n_planes, height, width)
+
+
+def _window_slices(a, b, kh_step, kw_step, sh, sw, oh, ow):
+    """The (row, col) slices picking element (a, b) of every window from a padded plane."""
+    rows = slice(a * kh_step, a * kh_step + (oh - 1) * sh + 1, sh)
+    cols = slice(b * kw_step, b * kw_step + (ow - 1) * sw + 1, sw)
+    return rows, cols
+
+
+def _padded(x, value, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    """x: (P, H, W) padded with `value` by (ph, pw) on every side, and more at
+    the bottom/right when ceil_mode windows reach further."""
+    n_planes, height, width = x.shape
+    hp = max(height + 2 * ph, (oh - 1) * sh + (kh - 1) * dh + 1)
+    wp = max(width + 2 * pw, (ow - 1) * sw + (kw - 1) * dw + 1)
+    xp = np.full((n_planes, hp, wp), value, dtype=x.dtype)
+    xp[:, ph : ph + height, pw : pw + width] = x
+    return xp
+
+
+def max_pool2d_forward_reference(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    """NumPy reference of `max_pool2d_forward` (for finite inputs)."""
+    n_planes, height, width = x.shape
+    xp = _padded(x, -np.inf, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)  # (P, Hp, Wp)
+    flat_index = _padded(np.arange(height * width).reshape(1, height, width), -1, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)[0]
+    out = np.full((n_planes, oh, ow), -np.inf, dtype=x.dtype)
+    argmax = np.zeros((n_planes, oh, ow), dtype=np.int32)
+    for a in range(kh):
+        for b in range(kw):
+            rows, cols = _window_slices(a, b, dh, dw, sh, sw, oh, ow)
+            candidate = xp[:, rows, cols]  # (P, oh, ow): element (a, b) of every window
+            better = candidate > out  # strict: a tie keeps the earlier element
+            out = np.where(better, candidate, out)
+            argmax = np.where(better, flat_index[rows, cols], argmax)
+    return out, argmax
+
+
+def max_pool2d_backward_reference(grad, argmax, height, width):
+    """NumPy reference of `max_pool2d_backward`."""
+    n_planes = grad.shape[0]
+    dx = np.zeros((n_planes, height * width), grad.dtype)
+    planes = np.arange(n_planes)[:, None]  # (P, 1)
+    np.add.at(dx, (planes, argmax.reshape(n_planes, -1)), grad.reshape(n_planes, -1))
+    return dx.reshape(n_planes, height, width)
+
+
+# ---------------------------------------------------------------- average pooling
+
+
+@njit(cache=True)
+def _window_divisor(i, j, kh, kw, sh, sw, ph, pw, height, width, count_include_pad, divisor_override):
+    """PyTorch's divisor of window (i, j): the window's size clipped to the
+    padded input (count_include_pad) or to the input itself."""
+    if divisor_override > 0:
+        return divisor_override
+    y0 = i * sh - ph
+    x0 = j * sw - pw
+    y1 = min(y0 + kh, height + ph)
+    x1 = min(x0 + kw, width + pw)
+    if count_include_pad:
+        return (y1 - y0) * (x1 - x0)
+    return (min(y1, height) - max(y0, 0)) * (min(x1, width) - max(x0, 0))
+
+
+@njit(cache=True)
+def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override):
+    """x: (P, H, W) -> (P, oh, ow), the mean of each window (padding counts as 0;
+    see `_window_divisor` for what it is divided by; divisor_override <= 0: none)."""
+    n_planes, height, width = x.shape
+    out = np.empty((n_planes, oh, ow), x.dtype)
+    for p in range(n_planes):
+        for i in range(oh):
+            y0 = max(i * sh - ph, 0)
+            y1 = min(i * sh - ph + kh, height)
+            for j in range(ow):
+                x0 = max(j * sw - pw, 0)
+                x1 = min(j * sw - pw + kw, width)
+                s = 0.0
+                for y in range(y0, y1):
+                    for xx in range(x0, x1):
+                        s += x[p, y, xx]
+                d = _window_divisor(i, j, kh, kw, sh, sw, ph, pw, height, width, count_include_pad, divisor_override)
+                out[p, i, j] = s / d
+    return out
+
+
+@njit(cache=True)
+def avg_pool2d_backward(grad, height, width, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+    """grad: (P, oh, ow) -> dx (P, H, W): each window spreads grad / divisor
+    over its input positions."""
+    n_planes, oh, ow = grad.shape
+    dx = np.zeros((n_planes, height, width), grad.dtype)
+    for p in range(n_planes):
+        for i in range(oh):
+            y0 = max(i * sh - ph, 0)
+            y1 = min(i * sh - ph + kh, height)
+            for j in range(ow):
+                x0 = max(j * sw - pw, 0)
+                x1 = min(j * sw - pw + kw, width)
+                d = _window_divisor(i, j, kh, kw, sh, sw, ph, pw, height, width, count_include_pad, divisor_override)
+                g = grad[p, i, j] / d
+                for y in range(y0, y1):
+                    for xx in range(x0, x1):
+                        dx[p, y, xx] += g
+    return dx
+
+
+def avg_pool2d_divisors_reference(height, width, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override):
+    """(oh, ow) array of the window divisors, computed per axis."""
+    if divisor_override > 0:
+        return np.full((oh, ow), divisor_override)
+
+    def sizes(n_out, size, k, s, pad):
+        start = np.arange(n_out) * s - pad  # (n_out,)
+        end = np.minimum(start + k, size + pad)
+        if count_include_pad:
+            return end - start
+        return np.minimum(end, size) - np.maximum(start, 0)
+
+    return np.outer(sizes(oh, height, kh, sh, ph), sizes(ow, width, kw, sw, pw))
+
+
+def avg_pool2d_forward_reference(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override):
+    """NumPy reference of `avg_pool2d_forward`."""
+    n_planes, height, width = x.shape
+    xp = _padded(x, 0, kh, kw, sh, sw, ph, pw, 1, 1, oh, ow)  # (P, Hp, Wp)
+    total = np.zeros((n_planes, oh, ow), dtype=np.float64)
+    for a in range(kh):
+        for b in range(kw):
+            rows, cols = _window_slices(a, b, 1, 1, sh, sw, oh, ow)
+            total += xp[:, rows, cols]  # element (a, b) of every window
+    divisors = avg_pool2d_divisors_reference(height, width, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override)
+    return (total / divisors).astype(x.dtype)
+
+
+def avg_pool2d_backward_reference(grad, height, width, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+    """NumPy reference of `avg_pool2d_backward`."""
+    n_planes, oh, ow = grad.shape
+    divisors = avg_pool2d_divisors_reference(height, width, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override)
+    g = grad / divisors  # (P, oh, ow)
+    dxp = _padded(np.zeros((n_planes, height, width), grad.dtype), 0, kh, kw, sh, sw, ph, pw, 1, 1, oh, ow)
+    for a in range(kh):
+        for b in range(kw):
+            rows, cols = _window_slices(a, b, 1, 1, sh, sw, oh, ow)
+            dxp[:, rows, cols] += g
+    return dxp[:, ph : ph + height, pw : pw + width]

@@ -1,0 +1,108 @@
+"""Batch normalisation (Ioffe & Szegedy, 2015) as two Functions.
+
+Training: normalise each channel with the statistics of the batch,
+    x_hat = (x - mean) / sqrt(var + eps),   out = weight * x_hat + bias,
+where mean and the (biased) var run over every axis but the channel axis 1.
+Its backward is one fused Function (dx, dweight, dbias together).
+Eval: the running statistics are constants, so the layer is the per-channel
+affine map out = x * scale + offset.
+"""
+import numpy as np
+
+from tinycnn.kernels.batchnorm import batch_norm_affine, batch_norm_backward, batch_norm_train_forward
+from tinycnn.tensor import Function, Tensor
+
+
+def _channel_major(x: np.ndarray) -> np.ndarray:
+    """(N, C, *) -> contiguous (N, C, M) with M = prod(*) (1 for (N, C))."""
+    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+
+
+class BatchNormTrain(Function):
+    """x: (N, C, *), weight, bias: (C,) -> (N, C, *), normalised with batch statistics.
+
+    running_mean, running_var: (C,) arrays or None, updated in place with the
+    batch mean and the unbiased batch variance (factor `momentum`).
+    """
+
+    def forward(self, x, weight, bias, running_mean, running_var, momentum, eps):
+        x3 = _channel_major(x)  # (N, C, M)
+        out, mean, var = batch_norm_train_forward(
+            x3, weight.astype(x.dtype, copy=False), bias.astype(x.dtype, copy=False), eps
+        )  # out (N, C, M); mean, biased var (C,) float64
+        if running_mean is not None:
+            count = x3.shape[0] * x3.shape[2]  # values per channel
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean
+            running_var *= 1 - momentum
+            running_var += momentum * var * (count / (count - 1))
+        self.save_for_backward(x3, mean, 1.0 / np.sqrt(var + eps), weight)
+        return out.reshape(x.shape)
+
+    def backward(self, grad):
+        x3, mean, inv_std, weight = self.saved_tensors
+        g3 = _channel_major(grad.astype(x3.dtype, copy=False))  # (N, C, M)
+        dx, dweight, dbias = batch_norm_backward(x3, g3, mean, inv_std, weight.astype(x3.dtype, copy=False))
+        return dx.reshape(grad.shape), dweight.astype(weight.dtype), dbias.astype(weight.dtype)
+
+
+class BatchNormEval(Function):
+    """x: (N, C, *), weight, bias: (C,) -> (N, C, *), normalised with fixed
+    statistics mean, var: (C,) arrays (the running ones). An affine map:
+    out = x * scale + offset, scale = weight / sqrt(var + eps), offset = bias - mean * scale."""
+
+    def forward(self, x, weight, bias, mean, var, eps):
+        inv_std = 1.0 / np.sqrt(var.astype(np.float64) + eps)  # (C,)
+        scale = weight * inv_std  # (C,)
+        offset = bias - mean * scale  # (C,)
+        x3 = _channel_major(x)  # (N, C, M)
+        self.save_for_backward(x3, mean, inv_std, scale)
+        return batch_norm_affine(x3, scale.astype(x.dtype), offset.astype(x.dtype)).reshape(x.shape)
+
+    def backward(self, grad):
+        x3, mean, inv_std, scale = self.saved_tensors
+        g3 = _channel_major(grad)  # (N, C, M)
+        dx = g3 * scale.astype(g3.dtype)[:, None]  # d out / dx = scale
+        dbias = g3.sum(axis=(0, 2), dtype=np.float64)  # (C,)
+        x_hat = (x3 - mean[:, None]) * inv_std[:, None]  # (N, C, M)
+        dweight = np.einsum("ncm,ncm->c", g3, x_hat)  # (C,)
+        dtype = self.inputs[1].dtype
+        return dx.reshape(grad.shape), dweight.astype(dtype), dbias.astype(dtype)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalisation over the channel axis 1, as `torch.nn.functional.batch_norm`.
+
+    input: (N, C), (N, C, L) or (N, C, H, W) Tensor.
+    running_mean, running_var: (C,) float NumPy arrays or None. With training=True
+        they are updated in place (when given):
+        r = (1 - momentum) * r + momentum * batch_statistic,
+        with the UNBIASED batch variance for running_var, as PyTorch does.
+    weight, bias: (C,) Tensors (gamma, beta) or None (meaning 1 and 0).
+    training: normalise with the batch statistics (True) or with the running ones (False).
+    Returns a Tensor of input's shape.
+    """
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C, *), got shape {input.shape}")
+    n_chan = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (n_chan,):
+            raise ValueError(
+                f"batch_norm: {name} should have shape ({n_chan},) for an input with {n_chan} channels "
+                f"(input shape {input.shape}), got shape {tuple(t.shape)}"
+            )
+    weight = Tensor(np.ones(n_chan, input.dtype)) if weight is None else weight
+    bias = Tensor(np.zeros(n_chan, input.dtype)) if bias is None else bias
+    if not training:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+        return BatchNormEval.apply(input, weight, bias, mean=running_mean, var=running_var, eps=eps)
+    if input.data.size // max(n_chan, 1) <= 1:
+        raise ValueError(
+            f"batch_norm: expected more than 1 value per channel when training, got input shape {input.shape}"
+        )
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    return BatchNormTrain.apply(
+        input, weight, bias, running_mean=running_mean, running_var=running_var, momentum=momentum, eps=eps
+    )
