@@ -6,3 +6,6 @@ from tinycnn.nn.container import ModuleDict, ModuleList, Sequential  # noqa: F40
 from tinycnn.nn.dropout import Dropout, Dropout2d  # noqa: F401
 from tinycnn.nn.flatten import Flatten  # noqa: F401
 from tinycnn.nn.linear import Identity, Linear  # noqa: F401
+from tinycnn.nn.batchnorm import BatchNorm1d, BatchNorm2d  # noqa: F401
+from tinycnn.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
+from tinycnn.nn.drop_path import DropPath  # noqa: F401

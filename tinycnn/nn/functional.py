@@ -17,3 +17,6 @@ from tinycnn.ops import (  # noqa: F401
 )
 from tinycnn.nn.dropout import dropout, dropout2d  # noqa: F401, E402
 from tinycnn.nn.linear import linear  # noqa: F401, E402
+from tinycnn.ops.batchnorm import batch_norm  # noqa: F401, E402
+from tinycnn.ops.pooling import adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d  # noqa: F401, E402
+from tinycnn.nn.drop_path import drop_path  # noqa: F401, E402
