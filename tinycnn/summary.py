@@ -123,10 +123,11 @@ def summary(model: nn.Module, input_shape=(3, 32, 32), batch_size: int = 1, prin
         macs = layer_macs(module, output) if isinstance(output, Tensor) else 0
         rows.append(LayerRow(names[id(module)], type(module).__name__, _output_shape(output), own, macs))
 
-    # Leaves, plus any container that owns parameters directly (so every
-    # parameter that takes part appears in some row).
+    # Leaves (but not Identity placeholders), plus any container that owns
+    # parameters directly (so every parameter that takes part is in a row).
     handles = [m.register_forward_hook(hook) for m in model.modules()
-               if not any(True for _ in m.children()) or next(m.parameters(recurse=False), None) is not None]
+               if (next(m.children(), None) is None and not isinstance(m, nn.Identity))
+               or next(m.parameters(recurse=False), None) is not None]
     modes = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
