@@ -41,9 +41,8 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, fn):
     for name, pair, low in (("kernel_size", k, 1), ("stride", s, 1), ("dilation", d, 1), ("padding", p, 0)):
         if min(pair) < low:
             raise ValueError(f"{fn}: {name} must be {'positive' if low else 'non-negative'}, got {pair}")
-    for pad, kern, dil in zip(p, k, d):
-        if pad > ((kern - 1) * dil + 1) // 2:
-            raise ValueError(f"{fn}: padding {p} should be at most half of the (dilated) kernel size {k}")
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"{fn}: padding {p} should be at most half of the kernel size {k}")
     out = tuple(pool_output_size(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in zip(x.shape[2:], k, s, p, d))
     if min(out) < 1:
         raise ValueError(
