@@ -194,8 +194,8 @@ def test_float32_with_python_or_numpy_scalar_stays_float32(scalar):
 
 def test_float32_network_pieces_stay_float32():
     x = tinycnn.randn(4, 3, requires_grad=True)
-    for y in [F.relu(x), F.relu6(x), F.leaky_relu(x), F.silu(x), F.sigmoid(x), F.tanh(x), F.hardswish(x),
-              F.hardsigmoid(x), F.softmax(x, 1), F.log_softmax(x, 1), x.var(0), x.mean(), x.amax(1),
+    for y in [F.relu(x), F.relu6(x), F.leaky_relu(x), F.leaky_relu(x, np.float64(0.2)), F.silu(x), F.sigmoid(x),
+              F.tanh(x), F.hardswish(x), F.hardsigmoid(x), F.softmax(x, 1), F.log_softmax(x, 1), x.var(0), x.mean(), x.amax(1),
               F.cross_entropy(x, np.array([0, 1, 2, 0]), label_smoothing=0.1), F.mse_loss(x, x.detach() * 0.5),
               F.pad(x, (1, 1), mode="reflect"), x.abs().sqrt(), x.exp().log()]:
         assert y.dtype == np.float32

@@ -27,9 +27,9 @@ class ReLU6(Function):
 
 class LeakyReLU(Function):
     def forward(self, x, negative_slope):
-        self.slope = negative_slope
+        self.slope = x.dtype.type(negative_slope)  # a NumPy float64 slope must not upcast float32
         self.save_for_backward(x)
-        return np.where(x > 0, x, x * negative_slope)
+        return np.where(x > 0, x, x * self.slope)
 
     def backward(self, grad):
         (x,) = self.saved_tensors
