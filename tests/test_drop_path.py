@@ -1,0 +1,64 @@
+"""DropPath (stochastic depth): statistics, scaling, eval identity, gradients."""
+import numpy as np
+import pytest
+
+import tinycnn
+import tinycnn.nn.functional as F
+from tinycnn import gradcheck, nn
+
+
+def test_identity_in_eval_and_for_p_zero():
+    x = tinycnn.randn(4, 3, 2, 2)
+    layer = nn.DropPath(0.5).eval()
+    assert layer(x) is x
+    assert F.drop_path(x, 0.0, training=True) is x
+    assert F.drop_path(x, 0.5) is x  # training defaults to False, as in timm
+
+
+def test_whole_samples_dropped_with_probability_p_and_survivors_scaled():
+    p = 0.3
+    x = tinycnn.ones(4000, 2, 3, 3)
+    y = nn.DropPath(p)(x).data
+    per_sample = y.reshape(4000, -1)
+    assert np.all(per_sample == per_sample[:, :1])  # a sample is kept or dropped as a whole
+    np.testing.assert_allclose(np.unique(per_sample), [0.0, 1 / (1 - p)], rtol=1e-6)
+    dropped = np.mean(per_sample[:, 0] == 0)
+    assert abs(dropped - p) < 0.03  # 4 standard deviations
+    assert abs(y.mean() - 1.0) < 0.05  # the expectation is unchanged
+
+
+def test_p_one_drops_everything_and_bad_p_raises():
+    assert np.all(F.drop_path(tinycnn.randn(5, 3), 1.0, training=True).data == 0)
+    with pytest.raises(ValueError, match=r"DropPath: p must be a probability in \[0, 1\], got 1.5"):
+        nn.DropPath(1.5)
+    with pytest.raises(ValueError, match="drop_path: p must be a probability"):
+        F.drop_path(tinycnn.randn(2, 2), -0.1, training=True)
+
+
+def test_randomness_comes_from_tinycnn_rng():
+    x = tinycnn.randn(64, 3)
+    tinycnn.manual_seed(7)
+    a = F.drop_path(x, 0.5, training=True).data
+    tinycnn.manual_seed(7)
+    b = F.drop_path(x, 0.5, training=True).data
+    np.testing.assert_array_equal(a, b)
+
+
+def test_gradcheck_with_a_fixed_mask():
+    def fn(x):
+        tinycnn.manual_seed(3)
+        return F.drop_path(x, 0.4, training=True)
+
+    x = tinycnn.Tensor(np.random.default_rng(0).normal(size=(6, 2, 3)), requires_grad=True)
+    assert gradcheck(fn, [x])
+
+
+def test_in_a_residual_block_the_shortcut_always_gets_the_gradient():
+    x = tinycnn.Tensor(np.ones((8, 2)), requires_grad=True)
+    tinycnn.manual_seed(0)
+    branch = F.drop_path(x * 3.0, 0.5, training=True)
+    (x + branch).sum().backward()
+    kept = branch.data[:, 0] != 0
+    np.testing.assert_allclose(x.grad.data[kept], 1 + 3.0 / 0.5)
+    np.testing.assert_allclose(x.grad.data[~kept], 1.0)
+    assert kept.any() and (~kept).any()
