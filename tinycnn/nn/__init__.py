@@ -3,6 +3,7 @@ from tinycnn.nn import functional, init  # noqa: F401
 from tinycnn.nn.module import Module, Parameter  # noqa: F401
 from tinycnn.nn.activation import LeakyReLU, LogSoftmax, ReLU, ReLU6, Hardsigmoid, Hardswish, Sigmoid, SiLU, Softmax, Tanh  # noqa: F401, E501
 from tinycnn.nn.container import ModuleDict, ModuleList, Sequential  # noqa: F401
+from tinycnn.nn.conv import Conv2d  # noqa: F401
 from tinycnn.nn.dropout import Dropout, Dropout2d  # noqa: F401
 from tinycnn.nn.flatten import Flatten  # noqa: F401
 from tinycnn.nn.linear import Identity, Linear  # noqa: F401

@@ -1,0 +1,214 @@
+"""2-D convolution: im2col + one (batched) matrix product.
+
+    x:      (N, C, H, W)
+    weight: (C_out, C/G, kh, kw)         G = groups
+    bias:   (C_out,)
+    out:    (N, C_out, Ho, Wo)
+
+    out[n, o, i, j] = bias[o] + sum_{c, a, b} weight[o, c, a, b] * x[n, g*C/G + c, i*sh + a*dh - ph, j*sw + b*dw - pw]
+
+where g = o // (C_out/G) is the group of output channel o. Three paths, all
+computing that formula:
+- general: im2col, then out = W @ cols, with the groups as the batch axis of
+  one batched matmul (Chainer's grouped convolution);
+- 1x1, stride 1, no padding: no im2col at all, x already is the column matrix;
+- depthwise (G == C, one input channel per group): direct Numba kernels,
+  faster than im2col because there is almost no arithmetic to amortise the
+  copies (see `tinycnn bench layers`).
+"""
+import numpy as np
+
+from tinycnn.kernels.depthwise import depthwise_backward_input, depthwise_backward_weight, depthwise_forward
+from tinycnn.kernels.im2col import col2im, conv_output_size, im2col
+from tinycnn.tensor import Function, Tensor
+
+# ---------------------------------------------------------------- scratch memory
+
+_scratch_buffers: dict = {}
+
+
+def _scratch(name: str, size: int, dtype) -> np.ndarray:
+    """A reusable flat buffer of `size` elements (contents undefined).
+
+    The column matrices are the largest arrays of a CNN (kh*kw times the
+    input); allocating a fresh one per call costs a page fault per 4 KiB.
+    They never outlive the forward or backward call that fills them, so one
+    buffer per (name, dtype), grown when needed, serves every layer.
+    """
+    key = (name, np.dtype(dtype))
+    buf = _scratch_buffers.get(key)
+    if buf is None or buf.size < size:
+        buf = _scratch_buffers[key] = np.empty(size, dtype=dtype)
+    return buf[:size]
+
+
+# ---------------------------------------------------------------- the Function
+
+
+class Conv2d(Function):
+    """im2col + GEMM convolution; see the module docstring for the shapes."""
+
+    def forward(self, x, weight, *bias, stride, padding, dilation, groups):
+        (sh, sw), (ph, pw), (dh, dw), G = stride, padding, dilation, groups
+        N, C, H, W = x.shape
+        C_out, Cg, kh, kw = weight.shape
+        Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
+        self.geometry = (kh, kw, sh, sw, ph, pw, dh, dw)
+        self.groups, self.has_bias = G, bool(bias)
+        x = np.ascontiguousarray(x)
+        self.save_for_backward(x, weight)
+
+        if self._is_depthwise(weight, C):
+            out = depthwise_forward(x, weight.reshape(C_out, kh, kw), sh, sw, ph, pw, dh, dw)  # (N, C_out, Ho, Wo)
+        elif self._is_pointwise():
+            w = weight.reshape(G, C_out // G, Cg)                        # (G, C_out/G, C/G)
+            xs = x.reshape(N, G, Cg, H * W)                              # (N, G, C/G, H*W)
+            out = np.matmul(w, xs).reshape(N, C_out, Ho, Wo)             # (N, G, C_out/G, H*W) -> (N, C_out, Ho, Wo)
+        else:
+            P = N * Ho * Wo
+            cols = im2col(x, *self.geometry, out=_scratch("cols", C * kh * kw * P, x.dtype))  # (C*kh*kw, N*Ho*Wo)
+            cols = cols.reshape(G, Cg * kh * kw, P)                      # (G, C/G*kh*kw, N*Ho*Wo)
+            w = weight.reshape(G, C_out // G, Cg * kh * kw)              # (G, C_out/G, C/G*kh*kw)
+            y = _scratch("y", C_out * P, x.dtype).reshape(G, C_out // G, P)
+            np.matmul(w, cols, out=y)                                    # (G, C_out/G, N*Ho*Wo)
+            y = y.reshape(C_out, N, Ho, Wo).transpose(1, 0, 2, 3)        # (N, C_out, Ho, Wo) view
+            out = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+            if bias:
+                np.add(y, bias[0].reshape(C_out, 1, 1), out=out)         # the transposing copy adds the bias
+                return out
+            np.copyto(out, y)
+        if bias:
+            out += bias[0].reshape(C_out, 1, 1)
+        return out
+
+    def backward(self, grad):
+        x, weight = self.saved_tensors
+        kh, kw, sh, sw, ph, pw, dh, dw = self.geometry
+        N, C, H, W = x.shape
+        C_out, Cg, _, _ = weight.shape
+        G = self.groups
+        need_x, need_w = self.needs_input_grad[:2]
+        grad = np.ascontiguousarray(grad)                                # (N, C_out, Ho, Wo)
+        Ho, Wo = grad.shape[2:]
+        gx = gw = None
+
+        if self._is_depthwise(weight, C):
+            if need_w:
+                gw = depthwise_backward_weight(grad, x, *self.geometry).reshape(weight.shape)
+            if need_x:
+                gx = depthwise_backward_input(grad, weight.reshape(C_out, kh, kw), x.shape, sh, sw, ph, pw, dh, dw)
+        elif self._is_pointwise():
+            w = weight.reshape(G, C_out // G, Cg)                        # (G, C_out/G, C/G)
+            g = grad.reshape(N, G, C_out // G, H * W)                    # (N, G, C_out/G, H*W)
+            if need_x:
+                gx = np.matmul(w.transpose(0, 2, 1), g).reshape(x.shape)  # (N, G, C/G, H*W) -> (N, C, H, W)
+            if need_w:
+                xT = _channels_first(x, "xT").reshape(G, Cg, N * H * W)  # (G, C/G, N*H*W)
+                gT = _channels_first(grad, "gT").reshape(G, C_out // G, N * H * W)  # (G, C_out/G, N*H*W)
+                gw = np.matmul(xT, gT.transpose(0, 2, 1))                # (G, C/G, C_out/G)
+                gw = gw.transpose(0, 2, 1).reshape(weight.shape)         # (C_out, C/G, 1, 1)
+        else:
+            P = N * Ho * Wo
+            gT = _channels_first(grad, "gT").reshape(G, C_out // G, P)  # (G, C_out/G, N*Ho*Wo)
+            w = weight.reshape(G, C_out // G, Cg * kh * kw)              # (G, C_out/G, C/G*kh*kw)
+            buf = _scratch("cols", C * kh * kw * P, x.dtype)
+            if need_w:  # recompute the columns rather than keep kh*kw copies of x alive
+                cols = im2col(x, *self.geometry, out=buf).reshape(G, Cg * kh * kw, P)  # (G, C/G*kh*kw, N*Ho*Wo)
+                gw = np.matmul(cols, gT.transpose(0, 2, 1))              # (G, C/G*kh*kw, C_out/G): BLAS's fast orientation
+                gw = gw.transpose(0, 2, 1).reshape(weight.shape)         # (C_out, C/G, kh, kw)
+            if need_x:
+                gcols = buf.reshape(G, Cg * kh * kw, P)                  # the columns are used up: reuse their memory
+                np.matmul(w.transpose(0, 2, 1), gT, out=gcols)           # (G, C/G*kh*kw, N*Ho*Wo)
+                gx = col2im(gcols.reshape(C * kh * kw, P), x.shape, *self.geometry)  # (N, C, H, W)
+        if not self.has_bias:
+            return gx, gw
+        return gx, gw, grad.sum(axis=(0, 2, 3))                          # (C_out,)
+
+    def _is_depthwise(self, weight, C):
+        return self.groups == C and weight.shape[1] == 1 and C > 1
+
+    def _is_pointwise(self):
+        kh, kw, sh, sw, ph, pw, _, _ = self.geometry
+        return (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0)
+
+
+def _channels_first(a, name):
+    """(N, C, H, W) -> (C, N, H, W) contiguous, in a scratch buffer."""
+    N, C, H, W = a.shape
+    out = _scratch(name, a.size, a.dtype).reshape(C, N, H, W)
+    np.copyto(out, a.transpose(1, 0, 2, 3))
+    return out
+
+
+# ---------------------------------------------------------------- the function
+
+
+def _pair(v, what, where):
+    if isinstance(v, int | np.integer):
+        return int(v), int(v)
+    if isinstance(v, tuple | list) and len(v) == 2 and all(isinstance(e, int | np.integer) for e in v):
+        return int(v[0]), int(v[1])
+    raise TypeError(f"{where}: expected {what} as an int or a pair of ints, got {v!r}")
+
+
+def conv2d_args(kernel_hw, stride, padding, dilation, groups, where):
+    """Check and normalise the hyper-parameters; returns (stride, padding, dilation) as pairs."""
+    stride = _pair(stride, "stride", where)
+    padding = _pair(padding, "padding", where)
+    dilation = _pair(dilation, "dilation", where)
+    if min(stride) <= 0:
+        raise ValueError(f"{where}: expected a positive stride, got {stride}")
+    if min(dilation) <= 0:
+        raise ValueError(f"{where}: expected a positive dilation, got {dilation}")
+    if min(padding) < 0:
+        raise ValueError(f"{where}: expected a non-negative padding, got {padding}")
+    if not isinstance(groups, int | np.integer) or groups <= 0:
+        raise ValueError(f"{where}: expected a positive integer groups, got {groups!r}")
+    if min(kernel_hw) <= 0:
+        raise ValueError(f"{where}: expected a positive kernel size, got {tuple(kernel_hw)}")
+    return stride, padding, dilation
+
+
+def _check_input(x, weight, bias, stride, padding, dilation, groups, where):
+    if x.ndim != 4:
+        raise ValueError(f"{where}: expected a 4-D input (N, C, H, W), got shape {tuple(x.shape)}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{where}: expected a float32 or float64 input, got dtype {x.dtype}")
+    if weight.ndim != 4:
+        raise ValueError(f"{where}: expected a 4-D weight (C_out, C_in/groups, kH, kW), got shape {tuple(weight.shape)}")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"{where}: input dtype {x.dtype} and weight dtype {weight.dtype} differ")
+    C_out, Cg, kh, kw = weight.shape
+    if x.shape[1] != Cg * groups:
+        raise ValueError(
+            f"{where}: expected input with {Cg * groups} channels (weight {tuple(weight.shape)}, groups={groups}), "
+            f"got {x.shape[1]} channels (input shape {tuple(x.shape)})"
+        )
+    if C_out % groups:
+        raise ValueError(f"{where}: expected out_channels divisible by groups={groups}, got {C_out}")
+    if bias is not None and tuple(bias.shape) != (C_out,):
+        raise ValueError(f"{where}: expected a bias of shape ({C_out},), got {tuple(bias.shape)}")
+    for axis, k, s, p, d in ((2, kh, stride[0], padding[0], dilation[0]), (3, kw, stride[1], padding[1], dilation[1])):
+        if x.shape[axis] + 2 * p < d * (k - 1) + 1:
+            raise ValueError(
+                f"{where}: kernel size {(kh, kw)} (dilation {dilation}) is larger than the padded input "
+                f"{tuple(n + 2 * q for n, q in zip(x.shape[2:], padding))} (input shape {tuple(x.shape)}, padding {padding})"
+            )
+
+
+def _conv2d(x, weight, bias, stride, padding, dilation, groups, where):
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    stride, padding, dilation = conv2d_args(weight.shape[2:], stride, padding, dilation, groups, where)
+    _check_input(x, weight, bias, stride, padding, dilation, groups, where)
+    extra = () if bias is None else (bias,)
+    return Conv2d.apply(x, weight, *extra, stride=stride, padding=padding, dilation=dilation, groups=int(groups))
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (PyTorch's `F.conv2d`).
+
+    input: (N, C, H, W); weight: (C_out, C/groups, kH, kW); bias: (C_out,) or None.
+    stride, padding, dilation: int or (h, w) pair. Returns (N, C_out, Ho, Wo) with
+    Ho = (H + 2*padding - dilation*(kH-1) - 1) // stride + 1 (and Wo alike).
+    """
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups, "conv2d")
