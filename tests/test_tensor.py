@@ -320,3 +320,15 @@ def test_squeeze_unsqueeze_expand_shapes():
     assert x.squeeze().shape == (2, 3) and x.squeeze(1).shape == (2, 3) and x.squeeze(0).shape == (2, 1, 3)
     assert x.unsqueeze(-1).shape == (2, 1, 3, 1) and x.unsqueeze(0).shape == (1, 2, 1, 3)
     assert x.expand(4, 2, 5, 3).shape == (4, 2, 5, 3) and x.expand(-1, 2, -1).shape == (2, 2, 3)
+
+
+def test_min_with_dim_returns_values_and_indices_like_torch():
+    x = tinycnn.tensor([[1.0, -5.0, 2.0], [0.0, 0.0, 7.0]])
+    values, indices = x.min(1)
+    assert values.tolist() == [-5.0, 0.0] and indices.tolist() == [1, 0]
+    assert x.min().item() == -5.0 and x.argmin().item() == 1 and x.argmax(1).tolist() == [2, 2]
+
+
+def test_softmax_dim_out_of_range_is_named():
+    with pytest.raises(IndexError, match="softmax: dim 2 is out of range"):
+        F.softmax(tinycnn.randn(2, 3), 2)

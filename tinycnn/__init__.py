@@ -28,7 +28,7 @@ from tinycnn.ops import (
     var,
     where,
 )
-from tinycnn.ops import amax, expand, log_softmax, max, neg, pow, relu, squeeze, unsqueeze  # noqa: E402
+from tinycnn.ops import amax, amin, expand, log_softmax, max, min, neg, pow, relu, squeeze, std, unsqueeze  # noqa: E402
 from tinycnn.random import get_rng_state, manual_seed, set_rng_state
 from tinycnn.serialization import load, save
 from tinycnn.gradcheck import gradcheck  # the function; the module stays importable by its path

@@ -376,11 +376,23 @@ class Tensor:
     def amax(self, dim=None, keepdim=False):
         return ops.amax(self, dim, keepdim)
 
+    def min(self, dim=None, keepdim=False):
+        return ops.min(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return ops.amin(self, dim, keepdim)
+
+    def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        return ops.std(self, dim, unbiased, keepdim, correction=correction)
+
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
         return ops.var(self, dim, unbiased, keepdim, correction=correction)
 
     def argmax(self, dim=None, keepdim=False):
-        return Tensor(np.argmax(self.data, axis=dim, keepdims=keepdim), _raw=True)
+        return Tensor(np.asarray(np.argmax(self.data, axis=dim, keepdims=keepdim)), _raw=True)
+
+    def argmin(self, dim=None, keepdim=False):
+        return Tensor(np.asarray(np.argmin(self.data, axis=dim, keepdims=keepdim)), _raw=True)
 
     def reshape(self, *shape):
         return ops.reshape(self, _shape_arg(shape))

@@ -1,6 +1,7 @@
 """Activation functions, each with its derivative beside it."""
 import numpy as np
 
+from tinycnn.ops.shape import _dim
 from tinycnn.tensor import Function
 
 
@@ -164,8 +165,10 @@ def hardswish(x, inplace=False):
 
 
 def softmax(x, dim=-1):
-    return Softmax.apply(x, dim=dim)
+    """exp(x) / sum(exp(x)) along dim, computed after subtracting the max (stable)."""
+    return Softmax.apply(x, dim=_dim("softmax", dim, x.ndim))
 
 
 def log_softmax(x, dim=-1):
-    return LogSoftmax.apply(x, dim=dim)
+    """x - logsumexp(x) along dim, stable for huge logits."""
+    return LogSoftmax.apply(x, dim=_dim("log_softmax", dim, x.ndim))

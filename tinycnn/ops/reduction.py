@@ -1,4 +1,4 @@
-"""Reductions over axes: sum, mean, max/amax, var (PyTorch's `dim`/`keepdim`)."""
+"""Reductions over axes: sum, mean, max/amax, min/amin, var, std (PyTorch's `dim`/`keepdim`)."""
 from typing import NamedTuple
 
 import numpy as np
@@ -95,8 +95,8 @@ class Var(Function):
             return _expand(grad, self.shape, self.axes, self.keepdim) * (2 * centred / centred.dtype.type(self.denom))
 
 
-class MaxResult(NamedTuple):
-    """What `max(x, dim)` returns, as torch.return_types.max."""
+class ValuesIndices(NamedTuple):
+    """What max(x, dim) and min(x, dim) return, as torch.return_types.max/min."""
 
     values: Tensor
     indices: Tensor
@@ -116,6 +116,11 @@ def amax(x, dim=None, keepdim=False):
     return AMax.apply(x, axes=_axes("amax", dim, x.ndim), keepdim=keepdim)
 
 
+def amin(x, dim=None, keepdim=False):
+    """Minimum over one or several axes: -amax(-x)."""
+    return -amax(-x, dim, keepdim)
+
+
 def max(x, dim=None, keepdim=False):
     """As torch.max: max(x) is the largest element (a 0-d Tensor); max(x, dim)
     is the named tuple (values, indices) along that one axis."""
@@ -123,12 +128,21 @@ def max(x, dim=None, keepdim=False):
         return amax(x)
     if not isinstance(dim, int | np.integer):
         raise TypeError(f"max: dim must be one int (use amax for several axes), got {dim!r}")
-    (axis,) = _axes("max", dim, x.ndim) or (0,)
+    _axes("max", dim, x.ndim)
     if x.ndim == 0:
-        return MaxResult(amax(x, keepdim=keepdim), Tensor(np.array(0)))
+        return max(x.reshape((1,)), 0)
+    axis = int(dim) % x.ndim
     indices = np.argmax(x.data, axis=axis, keepdims=True)
     values = MaxDim.apply(x, indices=indices, dim=axis, keepdim=keepdim)
-    return MaxResult(values, Tensor(indices if keepdim else np.squeeze(indices, axis=axis)))
+    return ValuesIndices(values, Tensor(indices if keepdim else np.squeeze(indices, axis=axis)))
+
+
+def min(x, dim=None, keepdim=False):
+    """As torch.min: the smallest element, or (values, indices) along dim."""
+    if dim is None:
+        return amin(x)
+    values, indices = max(-x, dim, keepdim)
+    return ValuesIndices(-values, indices)
 
 
 def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
@@ -136,3 +150,8 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
     or correction= says otherwise (torch.var's signature)."""
     correction = int(unbiased) if correction is None else correction
     return Var.apply(x, axes=_axes("var", dim, x.ndim), keepdim=keepdim, correction=correction)
+
+
+def std(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
+    """Standard deviation: sqrt(var(x))."""
+    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
