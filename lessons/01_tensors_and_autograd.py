@@ -285,4 +285,4 @@ run.savefig(fig, "finite_difference_error")
 #    What happens to the curves when the step crosses the kink?
 
 # %%
-print(f"lesson 01 done in {run.elapsed():.1f} s")
+run.done()

@@ -46,6 +46,7 @@ class Run:
     data: str | None
     out: Path
     started: float = field(default_factory=time.perf_counter)
+    started_cpu: float = field(default_factory=time.process_time)
 
     def pick(self, default, smoke=None, full=None):
         """The value for this mode: `run.pick(2000, smoke=64, full=50000)`."""
@@ -88,7 +89,14 @@ class Run:
         return CIFAR(x_train, y_train, x_test, y_test, [f"class{i}" for i in range(10)], Path("synthetic"))
 
     def elapsed(self) -> float:
+        """Wall-clock seconds since setup()."""
         return time.perf_counter() - self.started
+
+    def done(self):
+        """The closing line: wall time and CPU time (all threads; on a shared
+        machine the wall time also counts the waits for a core)."""
+        print(f"lesson {self.lesson} done in {self.elapsed():.1f} s wall, "
+              f"{time.process_time() - self.started_cpu:.1f} s CPU")
 
 
 def _flag(name: str) -> bool:

@@ -1,0 +1,252 @@
+# %% [markdown]
+# # Lesson 02 — Convolution as im2col + GEMM
+#
+# A convolution layer slides a (C_in, k, k) filter over the input and takes a
+# dot product at every position. Written as loops it is slow in Python and
+# hard to vectorise. The trick every framework uses (Caffe, cuDNN's "implicit
+# GEMM", tinycnn): **copy every receptive field into a column** of a matrix
+# (im2col), then do all dot products at once as **one matrix product (GEMM)**
+# that BLAS runs at full speed.
+#
+#     x: (N, C, H, W)  --im2col-->  cols: (C*k*k, N*Ho*Wo)
+#     W: (C_out, C, k, k) reshaped (C_out, C*k*k)
+#     y = W @ cols: (C_out, N*Ho*Wo)  --reshape-->  (N, C_out, Ho, Wo)
+#
+# This lesson checks that three implementations give the same numbers and
+# times them: naive Python loops, im2col in NumPy (one strided slice per
+# kernel tap), and im2col in Numba (compiled loops), each followed by the GEMM.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+from _common import setup
+
+import tinycnn
+from tinycnn import nn
+from tinycnn.kernels.im2col import conv_output_size, im2col, im2col_reference
+from tinycnn.nn import functional as F
+
+run = setup("02")
+tinycnn.manual_seed(0)
+
+# %% [markdown]
+# ## 1. The definition, as loops
+# y[n, o, i, j] = b[o] + sum over c, a, b of w[o, c, a, b] * x[n, c, i*s + a - p, j*s + b - p]
+# (zero outside the image). Seven nested loops; this is our ground truth.
+
+
+# %%
+def conv2d_naive(x, w, b, stride=1, padding=0):
+    """x: (N, C, H, W), w: (C_out, C, k, k), b: (C_out,) -> (N, C_out, Ho, Wo). Pure Python loops."""
+    N, C, H, W = x.shape
+    C_out, _, k, _ = w.shape
+    Ho, Wo = conv_output_size(H, k, stride, padding, 1), conv_output_size(W, k, stride, padding, 1)
+    y = np.zeros((N, C_out, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for o in range(C_out):
+            for i in range(Ho):
+                for j in range(Wo):
+                    acc = b[o]
+                    for c in range(C):
+                        for a in range(k):
+                            for bb in range(k):
+                                r, s = i * stride + a - padding, j * stride + bb - padding
+                                if 0 <= r < H and 0 <= s < W:
+                                    acc += w[o, c, a, bb] * x[n, c, r, s]
+                    y[n, o, i, j] = acc
+    return y
+
+
+def conv2d_im2col(x, w, b, stride=1, padding=0, im2col_fn=im2col):
+    """The same convolution as im2col followed by one matrix product."""
+    N = x.shape[0]
+    C_out, C, k, _ = w.shape
+    cols = im2col_fn(x, k, k, stride, stride, padding, padding, 1, 1)  # (C*k*k, N*Ho*Wo)
+    Ho = conv_output_size(x.shape[2], k, stride, padding, 1)
+    Wo = conv_output_size(x.shape[3], k, stride, padding, 1)
+    y = w.reshape(C_out, C * k * k) @ cols + b[:, None]               # (C_out, N*Ho*Wo)
+    return y.reshape(C_out, N, Ho, Wo).transpose(1, 0, 2, 3)            # (N, C_out, Ho, Wo)
+
+
+# %% [markdown]
+# ## 2. What im2col builds
+# A tiny input, 2 channels of 4x4, whose pixels are numbered 1..32 so we can
+# see where each one lands; a 3x3 kernel with padding 1 gives 4x4 = 16 output
+# positions, so `cols` has 2*3*3 = 18 rows and 16 columns. Column (i, j) holds
+# the 18 numbers the filter sees at output (i, j); 0 is padding. Every interior
+# pixel is copied k*k = 9 times: the price of turning a convolution into a GEMM.
+
+# %%
+x_small = np.arange(1, 33, dtype=np.float32).reshape(1, 2, 4, 4)
+cols_small = im2col_reference(x_small, 3, 3, 1, 1, 1, 1, 1, 1)
+assert np.array_equal(cols_small, im2col(x_small, 3, 3, 1, 1, 1, 1, 1, 1))
+print("x:", x_small.shape, "-> cols:", cols_small.shape,
+      f"({cols_small.size} entries for {x_small.size} pixels, {cols_small.size / x_small.size:.1f}x)")
+
+highlight = 5  # the output position (1, 1): its column is the 3x3 patch around pixel (1, 1)
+fig, axes = plt.subplots(1, 3, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1, 1, 3.2], "wspace": 0.35})
+for c in range(2):
+    ax = axes[c]
+    ax.imshow(x_small[0, c], cmap="Blues", vmin=0, vmax=40)
+    for (i, j), v in np.ndenumerate(x_small[0, c]):
+        ax.text(j, i, int(v), ha="center", va="center", fontsize=9)
+    ax.add_patch(plt.Rectangle((-0.5, -0.5), 3, 3, fill=False, ec="crimson", lw=2))
+    ax.set_title(f"x[0, {c}] (4x4)")
+    ax.set_xticks([])
+    ax.set_yticks([])
+ax = axes[2]
+ax.imshow(np.where(cols_small == 0, np.nan, cols_small), cmap="Blues", vmin=0, vmax=40, aspect="auto")
+for (r, col), v in np.ndenumerate(cols_small):
+    ax.text(col, r, int(v) if v else "·", ha="center", va="center", fontsize=7)
+ax.add_patch(plt.Rectangle((highlight - 0.5, -0.5), 1, 18, fill=False, ec="crimson", lw=2))
+ax.set_xticks(range(16), [f"{i},{j}" for i in range(4) for j in range(4)], fontsize=7, rotation=90)
+ax.set_xlabel("column = output position (i, j) of image n = 0")
+ax.set_ylabel("row = (channel, kernel row, kernel col)")
+ax.set_title("cols = im2col(x, k=3, padding=1): 18 x 16; red: the patch of output (1, 1)")
+ax.set_yticks(range(18))
+ax.set_yticklabels([f"c{c} ({a},{b})" for c in range(2) for a in range(3) for b in range(3)], fontsize=6)
+run.savefig(fig, "im2col_matrix")
+
+# %% [markdown]
+# ## 3. Same numbers
+# Loops, NumPy im2col + GEMM, Numba im2col + GEMM and the framework's
+# `F.conv2d` must agree (up to float32 rounding: the sums run in different
+# orders). Odd shapes on purpose: non-square input, stride 2, batch 3.
+
+# %%
+for shape, c_out, k, stride, padding in [((3, 4, 9, 7), 5, 3, 1, 1), ((3, 4, 9, 7), 5, 3, 2, 1), ((2, 3, 8, 8), 4, 1, 1, 0)]:
+    x = tinycnn.randn(*shape).numpy()
+    w = tinycnn.randn(c_out, shape[1], k, k).numpy()
+    b = tinycnn.randn(c_out).numpy()
+    y_loops = conv2d_naive(x, w, b, stride, padding)
+    y_numpy = conv2d_im2col(x, w, b, stride, padding, im2col_reference)
+    y_numba = conv2d_im2col(x, w, b, stride, padding, im2col)
+    y_F = F.conv2d(tinycnn.tensor(x), tinycnn.tensor(w), tinycnn.tensor(b), stride=stride, padding=padding).numpy()
+    for name, y in [("numpy im2col", y_numpy), ("numba im2col", y_numba), ("F.conv2d", y_F)]:
+        np.testing.assert_allclose(y, y_loops, rtol=1e-4, atol=1e-4, err_msg=name)
+    err = max(np.abs(y - y_loops).max() for y in (y_numpy, y_numba, y_F))
+    print(f"x {shape}, {c_out} filters {k}x{k}, stride {stride}: output {y_loops.shape}, all four agree "
+          f"(max |difference| {err:.1e})")
+
+# %% [markdown]
+# ## 4. Timings
+# Three layers from a CIFAR ResNet (3x3, padding 1, channels kept): early
+# layers have big maps and few channels, late ones the opposite. The naive
+# loops run only on one small image (16 channels, 8x8): they take ~0.5 s.
+# We report each method's speed in GMAC/s (billions of multiply-accumulates
+# per second) so that different sizes compare. The Numba kernels were compiled
+# on their first call above (`cache=True` stores the machine code on disk).
+
+
+# %%
+def best_time(fn, repeats):
+    """Median wall time of fn() over `repeats` runs, in seconds (after one warm-up)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+batch = run.pick(32, smoke=2, full=128)
+repeats = run.pick(5, smoke=1, full=10)
+layers = [(16, 32), (32, 16), (64, 8)]  # (channels, map size)
+rows = []
+for C, S in layers:
+    x = tinycnn.randn(batch, C, S, S).numpy()
+    w = tinycnn.randn(C, C, 3, 3).numpy()
+    b = np.zeros(C, np.float32)
+    macs = batch * C * S * S * C * 9
+    t = {
+        "im2col numpy": best_time(lambda: im2col_reference(x, 3, 3, 1, 1, 1, 1, 1, 1), repeats),
+        "im2col numba": best_time(lambda: im2col(x, 3, 3, 1, 1, 1, 1, 1, 1), repeats),
+    }
+    cols = im2col(x, 3, 3, 1, 1, 1, 1, 1, 1)
+    wm = w.reshape(C, -1)
+    t["GEMM"] = best_time(lambda: wm @ cols, repeats)
+    t["conv numpy"] = best_time(lambda: conv2d_im2col(x, w, b, 1, 1, im2col_reference), repeats)
+    t["conv numba"] = best_time(lambda: conv2d_im2col(x, w, b, 1, 1, im2col), repeats)
+    xt, wt, bt = tinycnn.tensor(x), tinycnn.tensor(w), tinycnn.tensor(b)
+    t["F.conv2d"] = best_time(lambda: F.conv2d(xt, wt, bt, padding=1), repeats)
+    rows.append((C, S, macs, t))
+
+C0, S0 = 16, 8  # the loops take ~0.5 s even for this one small image
+n_naive = 1
+x = tinycnn.randn(n_naive, C0, S0, S0).numpy()
+w = tinycnn.randn(C0, C0, 3, 3).numpy()
+naive_s = best_time(lambda: conv2d_naive(x, w, np.zeros(C0, np.float32), 1, 1), 1) if not run.smoke else None
+naive_gmacs = n_naive * C0 * S0 * S0 * C0 * 9 / naive_s / 1e9 if naive_s else None
+
+cols_names = ["im2col numpy", "im2col numba", "GEMM", "conv numpy", "conv numba", "F.conv2d"]
+print(f"\nbatch {batch}, float32, median of {repeats}; times in ms, speed of the whole convolution in GMAC/s")
+print(f"{'layer':>16s} " + " ".join(f"{c:>13s}" for c in cols_names) + "   GMAC/s: numpy  numba  F.conv2d")
+for C, S, macs, t in rows:
+    print(f"{C:3d}ch {S:2d}x{S:<2d} 3x3 " + " ".join(f"{t[c] * 1e3:13.2f}" for c in cols_names)
+          + f"   {macs / t['conv numpy'] / 1e9:12.2f} {macs / t['conv numba'] / 1e9:6.2f} {macs / t['F.conv2d'] / 1e9:9.2f}")
+if naive_gmacs:
+    print(f"naive Python loops, 1 image of {C0}ch {S0}x{S0}: {naive_s * 1e3:.0f} ms = {naive_gmacs:.5f} GMAC/s")
+for C, S, macs, t in rows:
+    share = t["im2col numba"] / (t["im2col numba"] + t["GEMM"])
+    speed = t["im2col numpy"] / t["im2col numba"]
+    print(f"{C:3d}ch {S:2d}x{S:<2d}: the copy (Numba im2col) is {share:.0%} of im2col+GEMM; Numba im2col runs at "
+          f"{speed:.2f}x the speed of the NumPy one; cols holds {C * 9 * batch * S * S * 4 / 2**20:.1f} MiB "
+          f"for a {C * batch * S * S * 4 / 2**20:.1f} MiB input")
+C, S, macs, t = rows[-1]
+best = min(("conv numpy", "conv numba", "F.conv2d"), key=lambda m: t[m])
+if naive_gmacs:
+    print(f"fastest convolution on the {C}-channel layer: {best}, {macs / t[best] / 1e9:.2f} GMAC/s, "
+          f"{macs / t[best] / 1e9 / naive_gmacs:.0f}x the naive loops' speed")
+
+fig, ax = plt.subplots(figsize=(7.5, 4.2))
+methods = {"conv numpy": "NumPy im2col + GEMM", "conv numba": "Numba im2col + GEMM", "F.conv2d": "F.conv2d"}
+xs = np.arange(len(rows))
+for m_i, (m, label) in enumerate(methods.items()):
+    ax.bar(xs + (m_i - 1) * 0.27, [macs / t[m] / 1e9 for _, _, macs, t in rows], 0.27, label=label)
+if naive_gmacs:
+    ax.axhline(naive_gmacs, color="crimson", ls=":", label=f"naive loops ({naive_gmacs:.4f})")
+ax.set_yscale("log")
+ax.set_xticks(xs, [f"{C}ch {S}x{S}" for C, S, _, _ in rows])
+ax.set_ylabel("GMAC/s (log scale)")
+ax.set_title(f"3x3 convolution, batch {batch}, float32 (median of {repeats} runs)")
+ax.legend(fontsize=8, loc="center right")
+run.savefig(fig, "timings")
+
+# %% [markdown]
+# What to read from the table:
+# * The loops are about three orders of magnitude slower than anything
+#   vectorised: every multiply-add pays for Python's interpreter.
+# * im2col is a pure copy (no arithmetic), yet it is a sizeable share of the
+#   time: it moves k*k = 9 times the input's bytes. The GEMM does all the
+#   arithmetic; its speed depends on the matrix shapes, (C_out, 9 C) @ (9 C, N H W):
+#   with 16 channels the filter matrix has only 16 rows, a thin product.
+# * NumPy's im2col is 9 strided slice copies (one per kernel tap), each a fast
+#   C loop over the whole batch; the Numba kernel is one compiled loop nest.
+#   Which one wins depends on the machine and its load: measure, do not guess.
+# * `F.conv2d` is the framework's convolution: the same im2col + GEMM plus
+#   bookkeeping (Tensor wrapping, checks, buffers kept for the backward pass).
+# * On a machine shared with other jobs, multi-threaded BLAS and Numba can be
+#   *slower* than one thread (threads wait for each other); try
+#   `OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1` and compare.
+#
+# ## Summary
+# * A convolution is a matrix product between the reshaped filters (C_out, C*k*k)
+#   and the im2col matrix (C*k*k, N*Ho*Wo).
+# * im2col costs k*k times the input's memory, but turns the work into one
+#   large GEMM that BLAS runs near peak speed.
+# * The backward pass is two more GEMMs plus col2im (the adjoint of im2col,
+#   which adds each column entry back to its pixel).
+#
+# ## Exercises
+# 1. Write the backward of `conv2d_im2col` for the weights: dW = dY (C_out, N*Ho*Wo) @ cols.T.
+#    Check it against `F.conv2d` with `tinycnn.gradcheck`.
+# 2. A 1x1 convolution needs no im2col at all. Why? Time `F.conv2d` with a 1x1 kernel
+#    against a plain `np.matmul` on the reshaped input.
+# 3. How large is `cols` for the first 3x3 layer of ResNet-50 on a batch of 64
+#    ImageNet images (64 channels, 56x56)? When would you process the batch in chunks?
+
+# %%
+run.done()
