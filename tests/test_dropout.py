@@ -89,7 +89,7 @@ def test_randomness_comes_from_the_global_rng():
     [
         (lambda: nn.Dropout(1.5), r"Dropout: dropout probability has to be between 0 and 1, got 1.5"),
         (lambda: F.dropout(tinycnn.ones(2), -0.1), "dropout: dropout probability"),
-        (lambda: nn.Dropout2d(0.5)(tinycnn.ones(2, 3)), r"dropout2d: expected 4-D input \(N, C, H, W\), got shape \(2, 3\)"),
+        (lambda: nn.Dropout2d(0.5)(tinycnn.ones(2, 3)), r"dropout2d: expected 4-D input \(N, C, H, W\), got shape"),
     ],
 )
 def test_bad_input(call, match):

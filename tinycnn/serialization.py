@@ -34,7 +34,9 @@ def _encode(obj, arrays: dict, where: str):
         obj = obj.data
     if isinstance(obj, np.ndarray | np.generic):
         if obj.dtype.kind in "OV":
-            raise TypeError(f"tinycnn.save: cannot store an array of dtype {obj.dtype} at {where} (it would need pickle)")
+            raise TypeError(
+                f"tinycnn.save: cannot store an array of dtype {obj.dtype} at {where} (it would need pickle)"
+            )
         name = f"a{len(arrays)}"
         arrays[name] = np.asarray(obj)
         return {"scalar" if isinstance(obj, np.generic) else "array": name}

@@ -135,7 +135,9 @@ class Module:
     def add_module(self, name: str, module: Module | None):
         self._check_new_name("add_module", name)
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(self).__name__}.add_module: '{name}' must be a Module or None, got {type(module).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}.add_module: '{name}' must be a Module or None, got {type(module).__name__}"
+            )
         self._modules[name] = module
         object.__setattr__(self, name, module)
 

@@ -27,7 +27,9 @@ class LRScheduler:
             if last_epoch == -1:
                 group.setdefault("initial_lr", group["lr"])
             elif "initial_lr" not in group:
-                raise KeyError(f"{type(self).__name__}: param group {i} has no 'initial_lr' to resume from (last_epoch={last_epoch})")
+                raise KeyError(
+                    f"{type(self).__name__}: param group {i} has no 'initial_lr' to resume from (last_epoch={last_epoch})"
+                )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self.step()

@@ -22,7 +22,9 @@ class Optimizer:
         self.state: dict[Tensor, dict] = {}
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
-            raise TypeError(f"{type(self).__name__}: params must be an iterable of Parameters or dicts, got a single Tensor")
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of Parameters or dicts, got a single Tensor"
+            )
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")

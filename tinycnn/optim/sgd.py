@@ -17,7 +17,9 @@ class SGD(Optimizer):
             if v < 0:
                 raise ValueError(f"SGD: invalid {name} {v}, expected >= 0")
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening 0, got momentum={momentum}, dampening={dampening}")
+            raise ValueError(
+                f"SGD: nesterov needs momentum > 0 and dampening 0, got momentum={momentum}, dampening={dampening}"
+            )
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, defaults)
 
