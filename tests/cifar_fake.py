@@ -1,0 +1,53 @@
+"""Tiny CIFAR archives in the official format, written by the tests (no network, no real data).
+
+`write_archive(path)` writes `cifar-10-python.tar.gz` with five training batches, a test batch and
+batches.meta, each a protocol-2 pickle with bytes keys, `data` rows holding the R, G, B planes.
+With learnable=True each class has its own mean colour (plus noise), so a model can learn it.
+"""
+import io
+import pickle
+import tarfile
+
+import numpy as np
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def make_images(n: int, seed: int, learnable: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """n images (n, 3, 32, 32) uint8 and labels (n,), every class equally often (n % 10 == 0)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % 10)
+    if not learnable:
+        return rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), labels
+    colours = np.random.default_rng(123).integers(30, 226, (10, 3))  # (K, 3): one colour per class
+    images = colours[labels][:, :, None, None] + rng.normal(0, 25, (n, 3, 32, 32))
+    return np.clip(images, 0, 255).astype(np.uint8), labels
+
+
+def _pickle(obj) -> bytes:
+    return pickle.dumps(obj, protocol=2)
+
+
+def _batch(images: np.ndarray, labels: np.ndarray, name: str) -> dict:
+    return {b"batch_label": name.encode(), b"labels": [int(v) for v in labels],
+            b"data": images.reshape(len(images), 3 * 32 * 32), b"filenames": [b"x.png"] * len(images)}
+
+
+def write_archive(path, per_batch: int = 20, n_test: int = 20, learnable: bool = False, members=None):
+    """Write a CIFAR-10-format .tar.gz to `path`; returns (x_train, y_train, x_test, y_test)."""
+    x_train, y_train = make_images(5 * per_batch, seed=1, learnable=learnable)
+    x_test, y_test = make_images(n_test, seed=2, learnable=learnable)
+    files = {f"data_batch_{i + 1}": _pickle(_batch(x_train[i * per_batch:(i + 1) * per_batch],
+                                                   y_train[i * per_batch:(i + 1) * per_batch], f"batch {i + 1}"))
+             for i in range(5)}
+    files["test_batch"] = _pickle(_batch(x_test, y_test, "test"))
+    files["batches.meta"] = _pickle({b"label_names": [c.encode() for c in CLASSES], b"num_vis": 3072,
+                                     b"num_cases_per_batch": per_batch})
+    with tarfile.open(path, "w:gz") as archive:
+        for name, raw in files.items():
+            if members is not None and name not in members:
+                continue
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+    return x_train, y_train, x_test, y_test
