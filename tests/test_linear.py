@@ -93,3 +93,16 @@ def test_identity_and_flatten():
 def test_flatten_gradcheck():
     x = _t(2, 3, 2)
     assert gradcheck(lambda x: nn.Flatten()(x) * tinycnn.tensor(np.arange(6.0)), [x])
+
+
+def test_linear_frozen_weight_and_constant_input():
+    layer = nn.Linear(3, 2)
+    layer.weight.requires_grad_(False)
+    x = tinycnn.randn(4, 3, requires_grad=True)
+    layer(x).sum().backward()
+    assert layer.weight.grad is None and layer.bias.grad.shape == (2,) and x.grad.shape == (4, 3)
+    layer.weight.requires_grad_(True)
+    x = tinycnn.randn(4, 3)  # a data batch: no gradient wanted
+    layer(x).sum().backward()
+    assert x.grad is None
+    np.testing.assert_allclose(layer.weight.grad.data, np.ones((2, 1)) * x.data.sum(axis=0), rtol=1e-6)

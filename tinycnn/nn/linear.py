@@ -22,12 +22,13 @@ class LinearFunction(Function):
 
     def backward(self, grad):  # grad: (*, out)
         x, weight = self.saved_tensors
-        grad_x = grad @ weight  # (*, in)
+        need = self.needs_input_grad
         g2 = grad.reshape(-1, grad.shape[-1])  # (M, out), M = prod(*)
-        grad_w = g2.T @ x.reshape(-1, x.shape[-1])  # (out, in)
-        if len(self.inputs) == 2:
+        grad_x = grad @ weight if need[0] else None  # (*, in)
+        grad_w = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None  # (out, in)
+        if len(need) == 2:
             return grad_x, grad_w
-        return grad_x, grad_w, g2.sum(axis=0)  # grad_b: (out,)
+        return grad_x, grad_w, (g2.sum(axis=0) if need[2] else None)  # grad_b: (out,)
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
