@@ -8,9 +8,9 @@ A tinycnn model whose twin exists in torchvision or timm (see
     model = tinycnn.models.create("resnet50", num_classes=1000)
     model.load_state_dict(tinycnn.interop.from_torch(tv.state_dict()))
 
-gives the same logits (in eval mode). BatchNorm's `num_batches_tracked`
-counter has no tinycnn counterpart: `from_torch` drops it, `to_torch` does
-not create it (load into PyTorch with strict=False, or add it yourself).
+gives the same logits (in eval mode). Every entry is converted, BatchNorm's
+`num_batches_tracked` counter included: tinycnn's BatchNorm keeps it too (a
+0-d int64 buffer), so the keys correspond one to one in both directions.
 PyTorch is imported only when `to_torch` is called.
 """
 from __future__ import annotations
@@ -20,16 +20,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-DROPPED_SUFFIX = "num_batches_tracked"
-
 
 def from_torch(state_dict: Mapping) -> OrderedDict[str, np.ndarray]:
     """PyTorch state_dict (name -> torch.Tensor) -> OrderedDict name -> ndarray
-    (copies on the CPU, same dtypes), without `num_batches_tracked` entries."""
+    (copies on the CPU, same dtypes and shapes, 0-d counters included)."""
     out = OrderedDict()
     for key, value in state_dict.items():
-        if key.rsplit(".", 1)[-1] == DROPPED_SUFFIX:
-            continue
         if not hasattr(value, "detach"):
             raise TypeError(f"from_torch: {key!r} is a {type(value).__name__}, expected a torch.Tensor")
         out[key] = value.detach().cpu().numpy().copy()
@@ -38,7 +34,7 @@ def from_torch(state_dict: Mapping) -> OrderedDict[str, np.ndarray]:
 
 def to_torch(state_dict: Mapping) -> OrderedDict:
     """tinycnn state_dict (name -> ndarray) -> OrderedDict name -> torch.Tensor
-    (copies, same dtypes), for `torch_model.load_state_dict(..., strict=False)`."""
+    (copies, same dtypes), for `torch_model.load_state_dict(...)`."""
     import torch
 
     out = OrderedDict()

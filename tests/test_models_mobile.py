@@ -1,0 +1,204 @@
+"""MobileNet v1, MobileNetV2, EfficientNet: the papers' parameter and
+mult-add figures (measured with tinycnn.summary), width/resolution/compound
+scaling, channel rounding, stochastic depth, forward + backward on CIFAR.
+(Exact torchvision/timm counts and keys: tests/test_interop.py.)"""
+import math
+
+import numpy as np
+import pytest
+
+import tinycnn
+from tinycnn import nn
+from tinycnn.models import create
+from tinycnn.models.efficientnet import MBConv, efficientnet, scale_channels, scale_depth
+from tinycnn.models.mobilenet_v1 import DepthwiseSeparableConv, MobileNetV1
+from tinycnn.models.mobilenet_v2 import InvertedResidual, MobileNetV2
+from tinycnn.models.rounding import make_divisible
+
+
+def macs(model, size=None) -> int:
+    shape = model.input_size if size is None else (3, size, size)
+    return tinycnn.summary(model, shape, print_table=False).total_macs
+
+
+# ---------------------------------------------------------------- channel rounding
+
+
+@pytest.mark.parametrize("value, expected", [(32, 32), (32 * 0.75, 24), (16 * 1.1, 16), (40 * 1.1, 48),
+                                             (320 * 1.4, 448), (3, 8), (1280 * 0.35, 448), (100, 104)])
+def test_make_divisible(value, expected):
+    assert make_divisible(value) == expected
+    assert make_divisible(value) % 8 == 0 and make_divisible(value) >= 0.9 * value
+
+
+def test_scale_channels_and_depth_paper_and_exact():
+    assert scale_channels(32, 1.1) == 32 and scale_channels(32, 1.1, exact=True) == 35
+    assert scale_depth(3, 1.2) == 4 and scale_depth(3, 1.2, exact=True) == 4   # 3.6
+    assert scale_depth(2, 1.2) == 3 and scale_depth(2, 1.2, exact=True) == 2   # 2.4: ceil vs nearest
+
+
+# ---------------------------------------------------------------- MobileNet v1
+
+
+def test_mobilenet_v1_224_matches_paper():
+    """Howard et al. Table 8: 1.0 MobileNet-224 has 4.2M parameters and 569M mult-adds."""
+    model = create("mobilenet_v1", num_classes=1000)
+    assert model.input_size == (3, 224, 224)
+    assert round(tinycnn.count_params(model) / 1e6, 1) == 4.2
+    assert round(macs(model) / 1e6) == 569
+
+
+@pytest.mark.parametrize("alpha, millions_params", [(0.75, 2.6), (0.5, 1.3), (0.25, 0.5)])
+def test_mobilenet_v1_width_multiplier_params(alpha, millions_params):
+    """Table 6: width multiplier alpha shrinks parameters ~alpha^2."""
+    assert round(tinycnn.count_params(create("mobilenet_v1", num_classes=1000, width_mult=alpha)) / 1e6, 1) \
+        == millions_params
+
+
+def test_mobilenet_v1_small_width_and_resolution_mult_adds():
+    """Table 6: 0.25 MobileNet-224 41M mult-adds; Table 7: 1.0 MobileNet-128 186M (params unchanged)."""
+    assert round(macs(create("mobilenet_v1", num_classes=1000, width_mult=0.25)) / 1e6) == 41
+    low_res = create("mobilenet_v1", num_classes=1000, resolution_mult=128 / 224)
+    assert low_res.input_size == (3, 128, 128)
+    assert round(macs(low_res) / 1e6) == 186
+    assert tinycnn.count_params(low_res) == tinycnn.count_params(create("mobilenet_v1", num_classes=1000))
+
+
+def test_mobilenet_v1_block_is_depthwise_separable():
+    block = create("mobilenet_v1").blocks[3][0]
+    assert isinstance(block, DepthwiseSeparableConv)
+    assert block.conv_dw.weight.shape == (256, 1, 3, 3) and block.conv_dw.groups == 256
+    assert block.conv_dw.stride == (2, 2)
+    assert block.conv_pw.weight.shape == (512, 256, 1, 1)
+    assert type(block.act1) is nn.ReLU  # the paper's ReLU; timm's twin uses activation=nn.ReLU6
+
+
+# ---------------------------------------------------------------- MobileNetV2
+
+
+def test_mobilenet_v2_224_matches_paper():
+    """Sandler et al. Table 4: 3.4M parameters, 300M MACs (torchvision: 3,504,872 params;
+    the paper's 3.4M is truncated, not rounded)."""
+    model = create("mobilenet_v2", num_classes=1000)
+    assert 3.4e6 <= tinycnn.count_params(model) < 3.55e6
+    assert round(macs(model, 224) / 1e6, -1) == 300
+
+
+def test_mobilenet_v2_inverted_residual_structure():
+    model = create("mobilenet_v2", num_classes=1000)
+    assert len(model.features) == 19
+    block = model.features[2]  # t=6, 16 -> 24, stride 2
+    assert isinstance(block, InvertedResidual) and not block.use_res_connect
+    assert block.conv[0][0].weight.shape == (96, 16, 1, 1)          # expand 6x
+    assert block.conv[1][0].weight.shape == (96, 1, 3, 3)           # depthwise
+    assert block.conv[2].weight.shape == (24, 96, 1, 1)             # linear bottleneck
+    assert len(block.conv) == 4 and type(block.conv[1][2]) is nn.ReLU6  # no activation after the projection
+    assert model.features[3].use_res_connect
+    assert model.classifier[1].weight.shape == (1000, 1280)
+
+
+def test_mobilenet_v2_width_mult_keeps_1280_head_below_one():
+    narrow = MobileNetV2(width_mult=0.5)
+    assert narrow.features[0][0].weight.shape == (16, 3, 3, 3)
+    assert narrow.last_channel == 1280
+    assert MobileNetV2(width_mult=1.4).last_channel == 1792
+
+
+# ---------------------------------------------------------------- EfficientNet
+
+
+def test_efficientnet_b0_matches_paper():
+    """Tan & Le Table 2: B0 has 5.3M parameters and 0.39B FLOPs (mult-adds) at 224x224."""
+    model = create("efficientnet_b0", num_classes=1000)
+    assert model.input_size == (3, 224, 224)
+    assert round(tinycnn.count_params(model) / 1e6, 1) == 5.3
+    assert round(macs(model) / 1e9, 2) == 0.39
+
+
+def test_efficientnet_table_scaling():
+    b3 = create("efficientnet_b3", num_classes=1000)
+    assert b3.input_size == (3, 300, 300)
+    assert b3.classifier[0].p == 0.3
+    # depth 1.4: stage layers ceil([1, 2, 2, 3, 3, 4, 1] * 1.4); width 1.2: 32 -> 40 stem channels
+    assert [len(stage) for stage in b3.features[1:8]] == [2, 3, 3, 5, 5, 6, 2]
+    assert b3.features[0][0].weight.shape == (40, 3, 3, 3)
+    assert b3.features[8][0].weight.shape == (1536, 384, 1, 1)
+    b5 = create("efficientnet_b5")
+    assert b5.features[0][1].eps == 1e-3 and b5.features[0][1].momentum == 0.01  # torchvision's b5-b7
+
+
+def test_efficientnet_phi_compound_scaling():
+    b0, phi0 = create("efficientnet_b0", num_classes=1000), efficientnet(0)
+    assert tinycnn.count_params(phi0) == tinycnn.count_params(b0) and phi0.input_size == (3, 224, 224)
+    phi1 = efficientnet(1)   # d = 1.2, w = 1.1, r = 224 * 1.15
+    assert phi1.input_size == (3, 258, 258)
+    assert [len(stage) for stage in phi1.features[1:8]] == [2, 3, 3, 4, 4, 5, 2]
+    exact = efficientnet(1, exact=True)
+    assert exact.features[0][0].weight.shape == (35, 3, 3, 3)
+    assert [len(stage) for stage in exact.features[1:8]] == [1, 2, 2, 4, 4, 5, 1]
+
+
+def test_mbconv_structure_and_stochastic_depth_rates():
+    model = create("efficientnet_b0_cifar")
+    first, block = model.features[1][0], model.features[2][1]
+    assert len(first.block) == 3  # t = 1: no expansion conv
+    assert isinstance(block, MBConv) and block.use_res_connect and len(block.block) == 4
+    assert block.block[2].fc1.weight.shape == (6, 144, 1, 1)  # SE squeezes to C_in / 4 = 24 / 4
+    rates = [b.stochastic_depth.p for stage in model.features[1:8] for b in stage]
+    np.testing.assert_allclose(rates, [0.2 * i / 16 for i in range(16)])
+
+
+def test_mbconv_dropped_branch_leaves_the_shortcut():
+    block = MBConv(8, 8, expand_ratio=6, kernel_size=3, stride=1, squeeze_channels=2, drop_path_rate=1.0)
+    x = tinycnn.randn(2, 8, 5, 5)
+    np.testing.assert_array_equal(block.train()(x).data, x.data)
+    assert not np.allclose(block.eval()(x).data, x.data)
+
+
+# ---------------------------------------------------------------- CIFAR variants: forward + backward
+
+
+@pytest.mark.parametrize("name, channels", [("mobilenet_v1_cifar", 1024), ("mobilenet_v2_cifar", 1280),
+                                           ("efficientnet_b0_cifar", 1280)])
+def test_cifar_forward_backward(name, channels):
+    model = create(name, num_classes=10)
+    pool = model.global_pool if name == "mobilenet_v1_cifar" else model.avgpool
+    pooled = []
+    pool.register_forward_hook(lambda module, inputs, output: pooled.append(inputs[0].shape))
+    logits = model(tinycnn.randn(2, 3, 32, 32))
+    assert logits.shape == (2, 10)
+    assert pooled == [(2, channels, 4, 4)]  # total stride 8: the last feature map is 4x4
+    loss = tinycnn.nn.functional.cross_entropy(logits, tinycnn.tensor(np.array([1, 8])))
+    loss.backward()
+    for key, p in model.named_parameters():
+        assert p.grad is not None and p.grad.shape == p.shape and np.isfinite(p.grad.data).all(), key
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="MobileNetV1: width_mult"):
+        MobileNetV1(width_mult=0)
+    with pytest.raises(ValueError, match="MobileNetV2: width_mult"):
+        MobileNetV2(width_mult=-1)
+    with pytest.raises(ValueError, match="InvertedResidual: stride must be 1 or 2, got 3"):
+        InvertedResidual(8, 8, 3, 6)
+    with pytest.raises(ValueError, match="MBConv: stride must be 1 or 2, got 0"):
+        MBConv(8, 8, 6, 3, 0, 2)
+
+
+# ---------------------------------------------------------------- slow: larger forwards
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, billions", [("efficientnet_b1", 0.70), ("efficientnet_b2", 1.0),
+                                            ("efficientnet_b3", 1.8)])
+def test_efficientnet_flops_match_paper(name, billions):
+    """Tan & Le Table 2 FLOPs (mult-adds) at each model's resolution."""
+    assert math.isclose(macs(create(name, num_classes=1000)) / 1e9, billions, rel_tol=0.06)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phi", [1, 2])
+def test_efficientnet_exact_scaling_flops_close_to_two_to_the_phi(phi):
+    """alpha * beta^2 * gamma^2 = 1.92: exact scaling multiplies MACs by ~1.92^phi."""
+    ratio = macs(efficientnet(phi, exact=True)) / macs(efficientnet(0, exact=True))
+    assert math.isclose(ratio, 1.92 ** phi, rel_tol=0.1)
