@@ -186,3 +186,11 @@ def test_wrong_format_version_is_named(tmp_path):
         np.savez(f, __tinycnn_manifest__=np.frombuffer(manifest, dtype=np.uint8))
     with pytest.raises(ValueError, match="version 99"):
         tinycnn.load(path)
+
+
+def test_saved_file_has_the_usual_permissions(tmp_path):
+    path = tmp_path / "x.npz"
+    tinycnn.save({"a": 1}, path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
