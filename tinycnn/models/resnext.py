@@ -139,6 +139,7 @@ class SplitTransformMergeBlock(nn.Module):
         """Form (a) computing the same function as the grouped `block`."""
         inplanes, cardinality, d, outplanes, stride = _grouped_sizes(block)
         new = cls(inplanes, cardinality, d, outplanes, stride, copy.deepcopy(block.downsample))
+        new.to(block.conv1.weight.dtype)
         for i, path in enumerate(new.paths):
             path.load_path(block, i, d)
         new.bn3.load_state_dict(block.bn3.state_dict())
@@ -170,6 +171,7 @@ class EarlyConcatBlock(nn.Module):
         """Form (b) computing the same function as the grouped `block`."""
         inplanes, cardinality, d, outplanes, stride = _grouped_sizes(block)
         new = cls(inplanes, cardinality, d, outplanes, stride, copy.deepcopy(block.downsample))
+        new.to(block.conv1.weight.dtype)
         for i, path in enumerate(new.paths):
             path.load_path(block, i, d)
         new.conv3.load_state_dict(block.conv3.state_dict())
