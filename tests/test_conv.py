@@ -226,3 +226,22 @@ def test_module_matches_torch_with_copied_weights():
     tm.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in m.state_dict().items()})
     x = rng.standard_normal((4, 8, 9, 9)).astype(np.float32)
     np.testing.assert_allclose(m(Tensor(x)).numpy(), tm(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("xs, ws, groups, padding", [((2, 4, 6, 5), (8, 1, 3, 3), 4, 1), ((2, 4, 5, 5), (6, 4, 1, 1), 1, 0)])
+def test_fast_paths_agree_with_im2col_path(xs, ws, groups, padding):
+    """The depthwise kernels and the 1x1 GEMM compute what the general im2col path computes."""
+    from tinycnn.ops.conv import Conv2d
+
+    results = []
+    for algorithm in ("auto", "im2col"):
+        x, w = Tensor(rng_fixed(xs), requires_grad=True), Tensor(rng_fixed(ws), requires_grad=True)
+        y = Conv2d.apply(x, w, stride=(1, 1), padding=(padding, padding), dilation=(1, 1), groups=groups, algorithm=algorithm)
+        y.backward(np.cos(np.arange(y.numpy().size)).reshape(y.shape))
+        results.append([y.numpy(), x.grad.numpy(), w.grad.numpy()])
+    for auto, general in zip(*results):
+        np.testing.assert_allclose(auto, general, rtol=1e-12, atol=1e-12)
+
+
+def rng_fixed(shape):
+    return np.sin(np.arange(int(np.prod(shape)), dtype=np.float64)).reshape(shape)

@@ -10,13 +10,14 @@ group. These kernels slide the kh x kw filter directly instead.
 
     out[n, o, i, j] = sum_{a, b} weight[o, a, b] * x[n, o // m, i*sh + a*dh - ph, j*sw + b*dw - pw]
 
-`depthwise_reference` is the readable NumPy version (one strided slice per
-tap); tests compare the kernels with it and with the im2col path.
+The `*_reference` functions are the readable NumPy versions (one strided
+slice per tap); tests compare the kernels with them.
 """
+import numba
 import numpy as np
 from numba import njit, prange
 
-from tinycnn.kernels.im2col import _valid_range, conv_output_size
+from tinycnn.kernels.im2col import conv_output_size
 
 _FAST = {"reassoc", "contract"}  # lets LLVM vectorise the sums; no change to NaN/inf handling
 
@@ -37,92 +38,142 @@ def depthwise_reference(x, weight, sh, sw, ph, pw, dh, dw):
     return out
 
 
+def depthwise_backward_input_reference(grad, weight, x_shape, sh, sw, ph, pw, dh, dw):
+    """grad: (N, C_out, Ho, Wo), weight: (C_out, kh, kw) -> grad of x: (N, C, H, W).
+    Each tap sends w * grad back to the pixels it read."""
+    N, C, H, W = x_shape
+    C_out, kh, kw = weight.shape
+    Ho, Wo = grad.shape[2:]
+    gxp = np.zeros((N, C_out, H + 2 * ph, W + 2 * pw), dtype=grad.dtype)  # one plane per output channel
+    for a in range(kh):
+        for b in range(kw):
+            gxp[:, :, a * dh : a * dh + sh * Ho : sh, b * dw : b * dw + sw * Wo : sw] += weight[:, a, b][:, None, None] * grad
+    gxp = gxp.reshape(N, C, C_out // C, H + 2 * ph, W + 2 * pw).sum(axis=2)  # (N, C, H+2ph, W+2pw)
+    return gxp[:, :, ph : ph + H, pw : pw + W]
+
+
+def depthwise_backward_weight_reference(grad, x, kh, kw, sh, sw, ph, pw, dh, dw):
+    """grad: (N, C_out, Ho, Wo), x: (N, C, H, W) -> grad of weight: (C_out, kh, kw)."""
+    C_out, (Ho, Wo) = grad.shape[1], grad.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    xp = np.repeat(xp, C_out // x.shape[1], axis=1)                          # (N, C_out, H+2ph, W+2pw)
+    gw = np.empty((C_out, kh, kw), dtype=grad.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            patch = xp[:, :, a * dh : a * dh + sh * Ho : sh, b * dw : b * dw + sw * Wo : sw]  # (N, C_out, Ho, Wo)
+            gw[:, a, b] = np.sum(grad * patch, axis=(0, 2, 3))
+    return gw
+
+
+# The kernels copy each input plane into a zero-bordered buffer xp of
+# (H + 2ph) x (W + 2pw) pixels, stored flat with row length Wp = W + 2pw, so
+# that the inner loops need no bounds checks. With stride 1 they also compute
+# a "wide" output of Ho rows of Wp pixels (the last Wp - Wo of each row are
+# thrown away): output pixel k = i*Wp + j reads xp[k + a*dh*Wp + b*dw] for tap
+# (a, b), so every tap is ONE contiguous loop over Ho*Wp pixels, which LLVM
+# vectorises even for the 4x4 maps at the end of a network. Work is split
+# into n_chunks contiguous ranges of (image, channel) planes, each with its
+# own buffers (and, for the weight gradient, its own partial sums).
+
+
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _forward(x, weight, out, sh, sw, ph, pw, dh, dw):
+def _forward(x, weight, out, sh, sw, ph, pw, dh, dw, n_chunks):
     N, C, H, W = x.shape
     C_out, kh, kw = weight.shape
     m = C_out // C
     Ho, Wo = out.shape[2], out.shape[3]
-    for no in prange(N * C_out):  # one output plane per task
-        n, o = no // C_out, no % C_out
-        c = o // m
-        for i in range(Ho):
-            for j in range(Wo):
-                out[n, o, i, j] = 0
-        for a in range(kh):
-            y0 = a * dh - ph
-            i_lo, i_hi = _valid_range(Ho, H, y0, sh)
-            for b in range(kw):
-                x0 = b * dw - pw
-                j_lo, j_hi = _valid_range(Wo, W, x0, sw)
-                w = weight[o, a, b]
-                for i in range(i_lo, i_hi):
-                    y = i * sh + y0
-                    if sw == 1:
-                        for j in range(j_lo, j_hi):
-                            out[n, o, i, j] += w * x[n, c, y, j + x0]
-                    else:
-                        for j in range(j_lo, j_hi):
-                            out[n, o, i, j] += w * x[n, c, y, j * sw + x0]
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    for t in prange(n_chunks):
+        xp = np.zeros(Hp * Wp + (kw - 1) * dw, dtype=x.dtype)  # padded input plane (+ slack for the wide rows)
+        wide = np.empty(Ho * Wp, dtype=x.dtype)                  # stride-1 output plane, Wp pixels a row
+        for task in range(t * N * C // n_chunks, (t + 1) * N * C // n_chunks):
+            n, c = task // C, task % C
+            for y in range(H):
+                for xx in range(W):
+                    xp[(y + ph) * Wp + xx + pw] = x[n, c, y, xx]
+            for o in range(c * m, c * m + m):
+                if sh == 1 and sw == 1:
+                    wide[:] = 0
+                    for a in range(kh):
+                        for b in range(kw):
+                            w, off = weight[o, a, b], a * dh * Wp + b * dw
+                            for k in range(Ho * Wp):
+                                wide[k] += w * xp[k + off]
+                    for i in range(Ho):
+                        for j in range(Wo):
+                            out[n, o, i, j] = wide[i * Wp + j]
+                else:
+                    for i in range(Ho):
+                        for j in range(Wo):
+                            out[n, o, i, j] = 0
+                        for a in range(kh):
+                            for b in range(kw):
+                                w, base = weight[o, a, b], (i * sh + a * dh) * Wp + b * dw
+                                for j in range(Wo):
+                                    out[n, o, i, j] += w * xp[base + j * sw]
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _backward_input(grad, weight, gx, sh, sw, ph, pw, dh, dw):
-    N, C, H, W = gx.shape
+def _backward(grad, x, weight, gx, gw_parts, need_x, need_w, C, H, W, sh, sw, ph, pw, dh, dw):
+    """Both gradients in one pass over grad; gw_parts: (n_chunks, C_out, kh, kw) partial sums.
+    x is read only if need_w, gx written only if need_x (otherwise they may be dummies)."""
+    N = grad.shape[0]
     C_out, kh, kw = weight.shape
     m = C_out // C
     Ho, Wo = grad.shape[2], grad.shape[3]
-    for nc in prange(N * C):  # one input plane per task: it gathers from its m output planes
-        n, c = nc // C, nc % C
-        for y in range(H):
-            for xx in range(W):
-                gx[n, c, y, xx] = 0
-        for o in range(c * m, c * m + m):
-            for a in range(kh):
-                y0 = a * dh - ph
-                i_lo, i_hi = _valid_range(Ho, H, y0, sh)
-                for b in range(kw):
-                    x0 = b * dw - pw
-                    j_lo, j_hi = _valid_range(Wo, W, x0, sw)
-                    w = weight[o, a, b]
-                    for i in range(i_lo, i_hi):
-                        y = i * sh + y0
-                        if sw == 1:
-                            for j in range(j_lo, j_hi):
-                                gx[n, c, y, j + x0] += w * grad[n, o, i, j]
-                        else:
-                            for j in range(j_lo, j_hi):
-                                gx[n, c, y, j * sw + x0] += w * grad[n, o, i, j]
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    n_chunks = gw_parts.shape[0]
+    for t in prange(n_chunks):
+        xp = np.zeros(Hp * Wp + (kw - 1) * dw, dtype=x.dtype)   # padded input plane
+        gxp = np.zeros(Hp * Wp + (kw - 1) * dw, dtype=x.dtype)  # padded input-gradient plane
+        gwide = np.zeros(Ho * Wp, dtype=x.dtype)                 # grad plane, Wp pixels a row, zeros past Wo
+        gw = gw_parts[t]
+        gw[:] = 0
+        for task in range(t * N * C // n_chunks, (t + 1) * N * C // n_chunks):
+            n, c = task // C, task % C
+            if need_w:
+                for y in range(H):
+                    for xx in range(W):
+                        xp[(y + ph) * Wp + xx + pw] = x[n, c, y, xx]
+            if need_x:
+                gxp[:] = 0
+            for o in range(c * m, c * m + m):
+                if sh == 1 and sw == 1:
+                    for i in range(Ho):
+                        for j in range(Wo):
+                            gwide[i * Wp + j] = grad[n, o, i, j]
+                    for a in range(kh):
+                        for b in range(kw):
+                            w, off = weight[o, a, b], a * dh * Wp + b * dw
+                            if need_x:  # each output pixel sends w * grad back to the pixel it read
+                                for k in range(Ho * Wp):
+                                    gxp[k + off] += w * gwide[k]
+                            if need_w:  # d out / d w[o, a, b] = the pixels tap (a, b) read
+                                acc = gw[o, a, b]
+                                for k in range(Ho * Wp):
+                                    acc += gwide[k] * xp[k + off]
+                                gw[o, a, b] = acc
+                else:
+                    for a in range(kh):
+                        for b in range(kw):
+                            w = weight[o, a, b]
+                            acc = gw[o, a, b]
+                            for i in range(Ho):
+                                base = (i * sh + a * dh) * Wp + b * dw
+                                for j in range(Wo):
+                                    g = grad[n, o, i, j]
+                                    gxp[base + j * sw] += w * g
+                                    acc += g * xp[base + j * sw]
+                            gw[o, a, b] = acc
+            if need_x:
+                for y in range(H):
+                    for xx in range(W):
+                        gx[n, c, y, xx] = gxp[(y + ph) * Wp + xx + pw]
 
 
-@njit(cache=True, parallel=True, fastmath=_FAST)
-def _backward_weight(grad, x, gw, sh, sw, ph, pw, dh, dw):
-    N, C, H, W = x.shape
-    C_out, kh, kw = gw.shape
-    m = C_out // C
-    Ho, Wo = grad.shape[2], grad.shape[3]
-    for o in prange(C_out):  # one filter per task: sums over the batch
-        c = o // m
-        for a in range(kh):
-            for b in range(kw):
-                gw[o, a, b] = 0
-        for n in range(N):
-            for a in range(kh):
-                y0 = a * dh - ph
-                i_lo, i_hi = _valid_range(Ho, H, y0, sh)
-                for b in range(kw):
-                    x0 = b * dw - pw
-                    j_lo, j_hi = _valid_range(Wo, W, x0, sw)
-                    acc = gw[o, a, b]  # the running sum, in the weight's dtype
-                    for i in range(i_lo, i_hi):
-                        y = i * sh + y0
-                        if sw == 1:
-                            for j in range(j_lo, j_hi):
-                                acc += grad[n, o, i, j] * x[n, c, y, j + x0]
-                        else:
-                            for j in range(j_lo, j_hi):
-                                acc += grad[n, o, i, j] * x[n, c, y, j * sw + x0]
-                    gw[o, a, b] = acc
+def _n_chunks(tasks: int) -> int:
+    """Four ranges of planes per thread: balances the load, keeps the partial sums few."""
+    return max(1, min(tasks, 4 * numba.get_num_threads()))
 
 
 def depthwise_forward(x, weight, sh, sw, ph, pw, dh, dw):
@@ -132,19 +183,31 @@ def depthwise_forward(x, weight, sh, sw, ph, pw, dh, dw):
     Ho = conv_output_size(H, kh, sh, ph, dh)
     Wo = conv_output_size(W, kw, sw, pw, dw)
     out = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
-    _forward(np.ascontiguousarray(x), np.ascontiguousarray(weight), out, sh, sw, ph, pw, dh, dw)
+    _forward(np.ascontiguousarray(x), np.ascontiguousarray(weight), out, sh, sw, ph, pw, dh, dw, _n_chunks(N * C))
     return out
+
+
+def depthwise_backward(grad, x_or_shape, weight, need_x, need_w, sh, sw, ph, pw, dh, dw):
+    """grad: (N, C_out, Ho, Wo), x: (N, C, H, W) (only its shape if need_w is False),
+    weight: (C_out, kh, kw) -> (grad of x (N, C, H, W) or None, grad of weight
+    (C_out, kh, kw) or None), both in one pass over grad."""
+    shape = x_or_shape if isinstance(x_or_shape, tuple) else x_or_shape.shape
+    N, C, H, W = shape
+    dummy = np.empty((1, 1, 1, 1), dtype=grad.dtype)
+    x = np.ascontiguousarray(x_or_shape) if need_w else dummy
+    gx = np.empty(shape, dtype=grad.dtype) if need_x else dummy
+    parts = np.empty((_n_chunks(N * C), *weight.shape), dtype=grad.dtype)
+    _backward(np.ascontiguousarray(grad), x, np.ascontiguousarray(weight), gx, parts,
+              need_x, need_w, C, H, W, sh, sw, ph, pw, dh, dw)
+    return (gx if need_x else None), (parts.sum(axis=0) if need_w else None)
 
 
 def depthwise_backward_input(grad, weight, x_shape, sh, sw, ph, pw, dh, dw):
     """grad: (N, C_out, Ho, Wo), weight: (C_out, kh, kw) -> grad of x: x_shape (N, C, H, W)."""
-    gx = np.empty(x_shape, dtype=grad.dtype)
-    _backward_input(np.ascontiguousarray(grad), np.ascontiguousarray(weight), gx, sh, sw, ph, pw, dh, dw)
-    return gx
+    return depthwise_backward(grad, tuple(x_shape), weight, True, False, sh, sw, ph, pw, dh, dw)[0]
 
 
 def depthwise_backward_weight(grad, x, kh, kw, sh, sw, ph, pw, dh, dw):
     """grad: (N, C_out, Ho, Wo), x: (N, C, H, W) -> grad of weight: (C_out, kh, kw)."""
-    gw = np.empty((grad.shape[1], kh, kw), dtype=grad.dtype)
-    _backward_weight(np.ascontiguousarray(grad), np.ascontiguousarray(x), gw, sh, sw, ph, pw, dh, dw)
-    return gw
+    weight = np.zeros((grad.shape[1], kh, kw), dtype=grad.dtype)  # not read: gives the shape
+    return depthwise_backward(grad, x, weight, False, True, sh, sw, ph, pw, dh, dw)[1]

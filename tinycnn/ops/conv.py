@@ -18,7 +18,7 @@ computing that formula:
 """
 import numpy as np
 
-from tinycnn.kernels.depthwise import depthwise_backward_input, depthwise_backward_weight, depthwise_forward
+from tinycnn.kernels.depthwise import depthwise_backward, depthwise_forward
 from tinycnn.kernels.im2col import col2im, conv_output_size, im2col
 from tinycnn.tensor import Function, Tensor
 
@@ -46,21 +46,26 @@ def _scratch(name: str, size: int, dtype) -> np.ndarray:
 
 
 class Conv2d(Function):
-    """im2col + GEMM convolution; see the module docstring for the shapes."""
+    """The convolution; see the module docstring for the shapes and the paths.
 
-    def forward(self, x, weight, *bias, stride, padding, dilation, groups):
+    algorithm: "auto" picks the path; "im2col" forces the general one (the
+    benchmark and the lessons use it to compare the paths).
+    """
+
+    def forward(self, x, weight, *bias, stride, padding, dilation, groups, algorithm="auto"):
         (sh, sw), (ph, pw), (dh, dw), G = stride, padding, dilation, groups
         N, C, H, W = x.shape
         C_out, Cg, kh, kw = weight.shape
         Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
         self.geometry = (kh, kw, sh, sw, ph, pw, dh, dw)
         self.groups, self.has_bias = G, bool(bias)
+        self.path = self._choose_path(weight, C) if algorithm == "auto" else algorithm
         x = np.ascontiguousarray(x)
         self.save_for_backward(x, weight)
 
-        if self._is_depthwise(weight, C):
+        if self.path == "depthwise":
             out = depthwise_forward(x, weight.reshape(C_out, kh, kw), sh, sw, ph, pw, dh, dw)  # (N, C_out, Ho, Wo)
-        elif self._is_pointwise():
+        elif self.path == "pointwise":
             w = weight.reshape(G, C_out // G, Cg)                        # (G, C_out/G, C/G)
             xs = x.reshape(N, G, Cg, H * W)                              # (N, G, C/G, H*W)
             out = np.matmul(w, xs).reshape(N, C_out, Ho, Wo)             # (N, G, C_out/G, H*W) -> (N, C_out, Ho, Wo)
@@ -92,12 +97,10 @@ class Conv2d(Function):
         Ho, Wo = grad.shape[2:]
         gx = gw = None
 
-        if self._is_depthwise(weight, C):
-            if need_w:
-                gw = depthwise_backward_weight(grad, x, *self.geometry).reshape(weight.shape)
-            if need_x:
-                gx = depthwise_backward_input(grad, weight.reshape(C_out, kh, kw), x.shape, sh, sw, ph, pw, dh, dw)
-        elif self._is_pointwise():
+        if self.path == "depthwise":  # both gradients in one pass
+            gx, gw = depthwise_backward(grad, x, weight.reshape(C_out, kh, kw), need_x, need_w, sh, sw, ph, pw, dh, dw)
+            gw = None if gw is None else gw.reshape(weight.shape)
+        elif self.path == "pointwise":
             w = weight.reshape(G, C_out // G, Cg)                        # (G, C_out/G, C/G)
             g = grad.reshape(N, G, C_out // G, H * W)                    # (N, G, C_out/G, H*W)
             if need_x:
@@ -124,12 +127,14 @@ class Conv2d(Function):
             return gx, gw
         return gx, gw, grad.sum(axis=(0, 2, 3))                          # (C_out,)
 
-    def _is_depthwise(self, weight, C):
-        return self.groups == C and weight.shape[1] == 1 and C > 1
-
-    def _is_pointwise(self):
+    def _choose_path(self, weight, C):
+        """"depthwise" (one input channel per group), "pointwise" (1x1, stride 1, no padding) or "im2col"."""
         kh, kw, sh, sw, ph, pw, _, _ = self.geometry
-        return (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0)
+        if self.groups == C and weight.shape[1] == 1 and C > 1:
+            return "depthwise"
+        if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
+            return "pointwise"
+        return "im2col"
 
 
 def _channels_first(a, name):

@@ -1,0 +1,20 @@
+"""Benchmarks: `python -m tinycnn.bench SUBCOMMAND` (or `tinycnn bench SUBCOMMAND`).
+
+Each subcommand is a module of this package with `add_parser(subparsers)`,
+which registers its arguments and sets `run(args)` as the handler.
+    layers   per-layer conv timings against PyTorch, kernel speed-ups
+"""
+import argparse
+
+from tinycnn.bench import layers
+
+SUBCOMMANDS = (layers,)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="tinycnn bench", description="tinycnn benchmarks (timings beside PyTorch's)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(sub)
+    args = parser.parse_args(argv)
+    return args.run(args) or 0

@@ -1,0 +1,189 @@
+"""`tinycnn bench layers`: the convolutions of a CIFAR ResNet-20 and a CIFAR
+MobileNetV2, timed layer by layer beside PyTorch, and the Numba kernels
+beside their NumPy references.
+
+For each distinct conv shape (batch --batch, float32, --threads threads):
+tinycnn's forward and forward+backward median times, PyTorch's, and the
+ratio tinycnn/PyTorch; then the totals over each network's layers (each
+shape weighted by how often the network uses it). The two libraries are
+interleaved, with `gc.collect()` and a 0.25 s pause before every timed call.
+
+Other benchmarks add their rows with `time_layer_pair` and `print_rows`.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import tinycnn
+from tinycnn.bench.table import print_table
+from tinycnn.bench.timing import median_times, set_threads, try_import_torch
+from tinycnn.kernels import depthwise, im2col
+from tinycnn.nn import functional as F
+from tinycnn.ops.conv import Conv2d
+
+# (label, times used in the network, C_in, C_out, H=W, kernel, stride, groups)
+RESNET20_3X3 = [
+    ("stem 3->16 32x32", 1, 3, 16, 32, 3, 1, 1),
+    ("16->16 32x32", 6, 16, 16, 32, 3, 1, 1),
+    ("16->32 32x32 s2", 1, 16, 32, 32, 3, 2, 1),
+    ("32->32 16x16", 5, 32, 32, 16, 3, 1, 1),
+    ("32->64 16x16 s2", 1, 32, 64, 16, 3, 2, 1),
+    ("64->64 8x8", 5, 64, 64, 8, 3, 1, 1),
+]
+MOBILENETV2_DEPTHWISE = [
+    (f"dw {c} {h}x{h}{' s2' if s == 2 else ''}", n, c, c, h, 3, s, c)
+    for c, h, s, n in [(32, 32, 1, 1), (96, 32, 1, 1), (144, 32, 1, 1), (144, 32, 2, 1), (192, 16, 1, 2),
+                       (192, 16, 2, 1), (384, 8, 1, 4), (576, 8, 1, 2), (576, 8, 2, 1), (960, 4, 1, 3)]
+]
+MOBILENETV2_POINTWISE = [("stem 3->32 32x32 (3x3)", 1, 3, 32, 32, 3, 1, 1)] + [
+    (f"1x1 {ci}->{co} {h}x{h}", n, ci, co, h, 1, 1, 1)
+    for ci, co, h, n in [(32, 16, 32, 1), (16, 96, 32, 1), (96, 24, 32, 1), (24, 144, 32, 2), (144, 24, 32, 1),
+                         (144, 32, 16, 1), (32, 192, 16, 3), (192, 32, 16, 2), (192, 64, 8, 1), (64, 384, 8, 4),
+                         (384, 64, 8, 3), (384, 96, 8, 1), (96, 576, 8, 3), (576, 96, 8, 2), (576, 160, 4, 1),
+                         (160, 960, 4, 3), (960, 160, 4, 2), (960, 320, 4, 1), (320, 1280, 4, 1)]
+]
+SETS = {
+    "resnet20": ("ResNet-20 3x3 convolutions", RESNET20_3X3),
+    "mbv2-dw": ("MobileNetV2 (CIFAR) 3x3 depthwise convolutions", MOBILENETV2_DEPTHWISE),
+    "mbv2-1x1": ("MobileNetV2 (CIFAR) 1x1 convolutions and stem", MOBILENETV2_POINTWISE),
+}
+HEADERS = ["layer", "x", "fwd ms", "torch fwd", "ratio", "fwd+bwd ms", "torch f+b", "ratio"]
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("layers", help="conv layers of ResNet-20 and MobileNetV2 vs PyTorch; Numba vs NumPy kernels")
+    p.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
+    p.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and PyTorch (default 2)")
+    p.add_argument("--repeat", type=int, default=7, help="timed runs per measurement; the median is reported (default 7)")
+    p.add_argument("--only", nargs="+", choices=[*SETS, "kernels"], default=None,
+                   help="the tables to print (default: all of " + ", ".join([*SETS, "kernels"]) + ")")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    set_threads(args.threads)
+    torch = None if args.no_torch else try_import_torch()
+    print(f"tinycnn bench layers: batch {args.batch}, float32, {args.threads} threads, median of {args.repeat} runs"
+          + ("" if torch else "; PyTorch not installed: no PyTorch columns"), flush=True)
+    print(flush=True)
+    for name in args.only or [*SETS, "kernels"]:
+        if name == "kernels":
+            print_rows("Numba kernels vs their NumPy references (ms)", ["kernel", "shape", "NumPy ms", "Numba ms", "speed-up"],
+                       kernel_rows(args.batch, args.repeat))
+            continue
+        title, layers = SETS[name]
+        rows, totals = [], np.zeros(4)
+        for label, count, c_in, c_out, h, k, s, g in layers:
+            t = time_layer_pair(args.batch, c_in, c_out, h, k, s, g, torch, args.repeat, first=c_in == 3)
+            rows.append(conv_row(f"{label} (x{count})", (args.batch, c_in, h, h), t))
+            totals += count * np.array([t["fwd"], t.get("torch fwd", np.nan), t["fb"], t.get("torch fb", np.nan)])
+        total = dict(zip(["fwd", "torch fwd", "fb", "torch fb"], totals)) if torch else {"fwd": totals[0], "fb": totals[2]}
+        rows.append(conv_row("total, each layer x its count", "", total))
+        print_rows(title, HEADERS, rows)
+    return 0
+
+
+def print_rows(title, headers, rows):
+    print_table(headers, rows, title)
+
+
+def conv_row(label, x_shape, t: dict) -> list:
+    """One table row from {fwd, fb[, torch fwd, torch fb]} in seconds."""
+    ms = {k: v * 1e3 for k, v in t.items()}
+    tf, tfb = ms.get("torch fwd"), ms.get("torch fb")
+    x = "x".join(map(str, x_shape)) if x_shape else ""
+    return [label, x, ms["fwd"], tf, ms["fwd"] / tf if tf else None, ms["fb"], tfb, ms["fb"] / tfb if tfb else None]
+
+
+def time_layer_pair(batch, c_in, c_out, h, k, stride, groups, torch, repeat, first=False, algorithm="auto"):
+    """Median forward and forward+backward seconds of one bias-free conv, tinycnn
+    and (if `torch`) PyTorch interleaved. first=True: the input needs no gradient
+    (a network's first layer). Returns {fwd, fb[, torch fwd, torch fb]}."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, c_in, h, h)).astype(np.float32)
+    w = (rng.standard_normal((c_out, c_in // groups, k, k)) * 0.1).astype(np.float32)
+    ho = (h + 2 * (k // 2) - k) // stride + 1
+    g = rng.standard_normal((batch, c_out, ho, ho)).astype(np.float32)
+    args = dict(stride=(stride, stride), padding=(k // 2, k // 2), dilation=(1, 1), groups=groups)
+
+    tx, tw = tinycnn.Tensor(x, requires_grad=not first), tinycnn.Tensor(w, requires_grad=True)
+
+    def ours():
+        tx.grad = tw.grad = None
+        t0 = time.perf_counter()
+        y = Conv2d.apply(tx, tw, algorithm=algorithm, **args)
+        t1 = time.perf_counter()
+        y.backward(g)
+        return {"fwd": t1 - t0, "fb": time.perf_counter() - t0}
+
+    fns = {"ours": ours}
+    if torch is not None:
+        px, pw = torch.from_numpy(x).requires_grad_(not first), torch.from_numpy(w).requires_grad_()
+        pg = torch.from_numpy(g)
+
+        def theirs():
+            px.grad = pw.grad = None
+            t0 = time.perf_counter()
+            y = torch.nn.functional.conv2d(px, pw, None, stride, k // 2, 1, groups)
+            t1 = time.perf_counter()
+            y.backward(pg)
+            return {"fwd": t1 - t0, "fb": time.perf_counter() - t0}
+
+        fns["torch"] = theirs
+    med = median_times(fns, repeat)
+    out = {"fwd": med["ours"]["fwd"], "fb": med["ours"]["fb"]}
+    if torch is not None:
+        out.update({"torch fwd": med["torch"]["fwd"], "torch fb": med["torch"]["fb"]})
+    return out
+
+
+def kernel_rows(batch, repeat) -> list:
+    """NumPy reference vs Numba for im2col/col2im and the depthwise kernels, and
+    the depthwise direct kernels vs the im2col path on the same layer."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for c, h in [(16, 32), (64, 8)]:
+        x = rng.standard_normal((batch, c, h, h)).astype(np.float32)
+        geom = (3, 3, 1, 1, 1, 1, 1, 1)
+        cols = im2col.im2col(x, *geom)
+        buf = np.empty(cols.size, np.float32)
+        shape = f"{batch}x{c}x{h}x{h} 3x3"
+        t = median_times({
+            "ref": lambda: im2col.im2col_reference(x, *geom),
+            "numba": lambda: im2col.im2col(x, *geom, out=buf),
+        }, repeat)
+        rows.append(["im2col", shape, *_speedup(t)])
+        t = median_times({
+            "ref": lambda: im2col.col2im_reference(cols, x.shape, *geom),
+            "numba": lambda: im2col.col2im(cols, x.shape, *geom),
+        }, repeat)
+        rows.append(["col2im", shape, *_speedup(t)])
+    for c, h, s in [(144, 32, 1), (576, 8, 1), (144, 32, 2)]:
+        x = rng.standard_normal((batch, c, h, h)).astype(np.float32)
+        w = rng.standard_normal((c, 3, 3)).astype(np.float32)
+        geom = (s, s, 1, 1, 1, 1)
+        g = depthwise.depthwise_forward(x, w, *geom)
+        shape = f"{batch}x{c}x{h}x{h} s{s}"
+        pairs = {
+            "depthwise forward": (lambda: depthwise.depthwise_reference(x, w, *geom),
+                                  lambda: depthwise.depthwise_forward(x, w, *geom)),
+            "depthwise backward-input": (lambda: depthwise.depthwise_backward_input_reference(g, w, x.shape, *geom),
+                                         lambda: depthwise.depthwise_backward_input(g, w, x.shape, *geom)),
+            "depthwise backward-weight": (lambda: depthwise.depthwise_backward_weight_reference(g, x, 3, 3, *geom),
+                                          lambda: depthwise.depthwise_backward_weight(g, x, 3, 3, *geom)),
+        }
+        for name, (ref, fast) in pairs.items():
+            rows.append([name, shape, *_speedup(median_times({"ref": ref, "numba": fast}, repeat))])
+        general = time_layer_pair(batch, c, c, h, 3, s, c, None, repeat, algorithm="im2col")
+        direct = time_layer_pair(batch, c, c, h, 3, s, c, None, repeat)
+        rows.append(["depthwise fwd+bwd: im2col path vs direct", shape, general["fb"] * 1e3, direct["fb"] * 1e3,
+                     general["fb"] / direct["fb"]])
+    return rows
+
+
+def _speedup(t) -> list:
+    ref, numba = t["ref"]["total"], t["numba"]["total"]
+    return [ref * 1e3, numba * 1e3, ref / numba]
