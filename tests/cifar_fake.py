@@ -51,3 +51,22 @@ def write_archive(path, per_batch: int = 20, n_test: int = 20, learnable: bool =
             info.size = len(raw)
             archive.addfile(info, io.BytesIO(raw))
     return x_train, y_train, x_test, y_test
+
+
+def register_tiny_model() -> str:
+    """Register (once) `tiny_cnn_for_tests`, a 2-conv network that trains in a blink; returns its name."""
+    from tinycnn import nn
+    from tinycnn.models import list_models, register_model
+
+    name = "tiny_cnn_for_tests"
+    if name not in list_models():
+        def tiny_cnn_for_tests(num_classes=10):
+            return nn.Sequential(
+                nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),  # (N, 8, 16, 16)
+                nn.MaxPool2d(4),  # (N, 8, 4, 4)
+                nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),  # (N, 16, 4, 4)
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, num_classes),  # (N, num_classes)
+            )
+
+        register_model(tiny_cnn_for_tests)
+    return name

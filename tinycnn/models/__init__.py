@@ -13,3 +13,4 @@ from tinycnn.models import densenet  # noqa: F401, E402  DenseNet-40, DenseNet-B
 from tinycnn.models import mobilenet_v1  # noqa: F401, E402  MobileNet v1 (ImageNet 1.0-224, CIFAR)
 from tinycnn.models import mobilenet_v2  # noqa: F401, E402  MobileNetV2 (ImageNet, CIFAR)
 from tinycnn.models import efficientnet  # noqa: F401, E402  EfficientNet-B0..B7, efficientnet(phi), B0 CIFAR
+from tinycnn.models import fast_cifar  # noqa: F401, E402  resnet9_fast: the small fast net of `tinycnn train`
