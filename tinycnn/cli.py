@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="evaluate a checkpoint on the test set",
         description="Test accuracy, per-class accuracy and a confusion-matrix PNG of a checkpoint written by "
                     "`tinycnn train` (or of a bare state_dict saved with tinycnn.save, given --model).")
-    evaluate.add_argument("checkpoint", help="checkpoint.npz of a run (or a run folder)")
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint.npz of a run (or a run folder)")
     evaluate.add_argument("--data", metavar="PATH", help=DATA_HELP)
     evaluate.add_argument("--model", help="model name, for a checkpoint holding only a state_dict")
     evaluate.add_argument("--dataset", choices=["cifar10", "cifar100"], help="for a bare state_dict (default cifar10)")
@@ -112,9 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser(
         "models", help="list the model zoo with parameters and MACs",
-        description="Every registered model with its parameter count and multiply-accumulates per image, "
+        description="Every registered model with its parameter count and multiply-accumulates (MACs) per image, "
                     "counted by tinycnn.summary at the model's own input size (CIFAR models: 3x32x32).")
-    listing.add_argument("filter", nargs="?", default="", help="only names containing this text")
+    listing.add_argument("filter", nargs="?", default="", metavar="FILTER", help="only names containing this text")
 
     summary = commands.add_parser(
         "summary", help="per-layer table of a model",
@@ -182,7 +182,7 @@ def cmd_train(args) -> int:
     except TrainingDiverged as error:
         print(f"tinycnn train: stopped: {error}. The last good checkpoint (if any) is kept in {out}; "
               "try a lower --lr.", file=sys.stderr)
-        return 2
+        return 1
     last = history[-1]
     print(f"done: test accuracy {100 * last['test_acc']:.2f}% after {last['epoch']} epochs, "
           f"{last['elapsed_seconds']:.0f} s of training and evaluation; run folder {out}")
