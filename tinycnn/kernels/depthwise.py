@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinycnn.kernels.im2col import conv_output_size
+from tinycnn.kernels.launch import launch
 
 _FAST = {"reassoc", "contract"}  # lets LLVM vectorise the sums; no change to NaN/inf handling
 
@@ -183,7 +184,8 @@ def depthwise_forward(x, weight, sh, sw, ph, pw, dh, dw):
     Ho = conv_output_size(H, kh, sh, ph, dh)
     Wo = conv_output_size(W, kw, sw, pw, dw)
     out = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
-    _forward(np.ascontiguousarray(x), np.ascontiguousarray(weight), out, sh, sw, ph, pw, dh, dw, _n_chunks(N * C))
+    launch(_forward, out.size * kh * kw, np.ascontiguousarray(x), np.ascontiguousarray(weight), out, sh, sw, ph, pw, dh, dw,
+           _n_chunks(N * C))
     return out
 
 
@@ -197,8 +199,8 @@ def depthwise_backward(grad, x_or_shape, weight, need_x, need_w, sh, sw, ph, pw,
     x = np.ascontiguousarray(x_or_shape) if need_w else dummy
     gx = np.empty(shape, dtype=grad.dtype) if need_x else dummy
     parts = np.empty((_n_chunks(N * C), *weight.shape), dtype=grad.dtype)
-    _backward(np.ascontiguousarray(grad), x, np.ascontiguousarray(weight), gx, parts,
-              need_x, need_w, C, H, W, sh, sw, ph, pw, dh, dw)
+    launch(_backward, grad.size * weight[0].size, np.ascontiguousarray(grad), x, np.ascontiguousarray(weight), gx, parts,
+           need_x, need_w, C, H, W, sh, sw, ph, pw, dh, dw)
     return (gx if need_x else None), (parts.sum(axis=0) if need_w else None)
 
 

@@ -18,6 +18,8 @@ convolution uses. Tests check that they agree.
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels.launch import launch
+
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     """Output length of a convolution along one axis (PyTorch's formula)."""
@@ -137,7 +139,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None):
     size = C * kh * kw * N * Ho * Wo
     cols = np.empty(size, dtype=x.dtype) if out is None else out[:size]
     cols6 = cols.reshape(C, kh, kw, N, Ho, Wo)
-    _im2col(np.ascontiguousarray(x), cols6, kh, kw, sh, sw, ph, pw, dh, dw)
+    launch(_im2col, size, np.ascontiguousarray(x), cols6, kh, kw, sh, sw, ph, pw, dh, dw)
     return cols.reshape(C * kh * kw, N * Ho * Wo)
 
 
@@ -147,5 +149,5 @@ def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw, dh, dw):
     Ho = conv_output_size(H, kh, sh, ph, dh)
     Wo = conv_output_size(W, kw, sw, pw, dw)
     x = np.empty(x_shape, dtype=cols.dtype)
-    _col2im(np.ascontiguousarray(cols).reshape(C, kh, kw, N, Ho, Wo), x, kh, kw, sh, sw, ph, pw, dh, dw)
+    launch(_col2im, cols.size, np.ascontiguousarray(cols).reshape(C, kh, kw, N, Ho, Wo), x, kh, kw, sh, sw, ph, pw, dh, dw)
     return x
