@@ -75,6 +75,12 @@ def weight_params(model: nn.Module) -> int:
 _built = {}
 
 
+# the largest twins repeat the code paths of resnet18/resnet50/resnext50_32x4d with other depths or
+# widths; building them (initialising 20-69M weights) is slow, so their exact checks are `slow`
+SLOW_TWINS = {"resnet34", "resnet101", "resnet152", "wide_resnet50_2"}
+TWIN_PARAMS = [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_TWINS else name for name in IMAGENET_TWINS]
+
+
 def imagenet(name: str) -> nn.Module:
     """Build each ImageNet model once per session (construction is the slow part)."""
     if name not in _built:
@@ -94,14 +100,14 @@ def test_registry_lists_the_family():
 # ---------------------------------------------------------------- parameter counts
 
 
-@pytest.mark.parametrize("name", IMAGENET_TWINS)
+@pytest.mark.parametrize("name", TWIN_PARAMS)
 def test_imagenet_param_count_equals_twin_exactly(name):
     twin, published = IMAGENET_TWINS[name]
     assert TWINS[twin]["params"] == published
     assert tinycnn.count_params(imagenet(name)) == published
 
 
-@pytest.mark.parametrize("name", IMAGENET_TWINS)
+@pytest.mark.parametrize("name", TWIN_PARAMS)
 def test_imagenet_state_dict_keys_and_shapes_equal_twin(name):
     twin, _ = IMAGENET_TWINS[name]
     ours = [(k, list(v.shape)) for k, v in imagenet(name).state_dict().items() if not k.endswith("num_batches_tracked")]
@@ -117,9 +123,14 @@ def test_a_few_torchvision_keys_spelled_out():
     assert sd["fc.weight"].shape == (1000, 2048)
     assert imagenet("resnet50").layer2[0].conv2.stride == (2, 2)
     assert imagenet("resnext50_32x4d").state_dict()["layer1.0.conv2.weight"].shape == (128, 4, 3, 3)  # 32 groups of 4
+    assert Bottleneck(256, 64, base_width=128).conv2.weight.shape == (128, 128, 3, 3)  # wide_resnet50_2's layer1
 
 
-@pytest.mark.parametrize("name", PAPER_PARAMS_M)
+PAPER_PARAMS = [pytest.param(name, marks=pytest.mark.slow) if name == "resnext29_16x64d" else name
+                for name in PAPER_PARAMS_M]  # 16x64d: the 8x64d code with twice the cardinality, 68M weights
+
+
+@pytest.mark.parametrize("name", PAPER_PARAMS)
 def test_cifar_param_count_matches_paper(name):
     figure = PAPER_PARAMS_M[name]
     decimals = len(figure.split(".")[1])
@@ -144,8 +155,9 @@ def test_se_adds_two_fc_layers_per_block():
 
 
 def test_resnet20_macs():
-    s = tinycnn.summary(models.create("resnet20"), (3, 32, 32), print_table=False)
-    assert s.total_params == tinycnn.count_params(models.create("resnet20"))
+    model = models.create("resnet20")
+    s = tinycnn.summary(model, (3, 32, 32), print_table=False)
+    assert s.total_params == tinycnn.count_params(model)
     assert abs(s.total_macs / 1e6 - 41) < 0.5  # ~41M mult-adds (40.55M)
 
 
@@ -316,7 +328,7 @@ def test_stochastic_depth_drops_whole_branches_per_sample_in_training():
 
 
 def test_stochastic_depth_eval_is_the_full_deterministic_network():
-    sd, plain = models.create("resnet20", drop_path_rate=0.5), models.create("resnet20")
+    sd, plain = cifar_resnet(8, drop_path_rate=0.5), cifar_resnet(8)
     plain.load_state_dict(sd.state_dict())
     x = tinycnn.randn(2, 3, 16, 16)
     sd.eval(), plain.eval()
