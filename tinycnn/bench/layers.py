@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 import tinycnn
+from tinycnn.bench import norm_pool
 from tinycnn.bench.table import print_table
 from tinycnn.bench.timing import median_times, set_threads, try_import_torch
 from tinycnn.kernels import depthwise, im2col
@@ -57,8 +58,8 @@ def add_parser(subparsers):
     p.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
     p.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and PyTorch (default 2)")
     p.add_argument("--repeat", type=int, default=7, help="timed runs per measurement; the median is reported (default 7)")
-    p.add_argument("--only", nargs="+", choices=[*SETS, "kernels"], default=None,
-                   help="the tables to print (default: all of " + ", ".join([*SETS, "kernels"]) + ")")
+    p.add_argument("--only", nargs="+", choices=[*SETS, "kernels", "bn-pool"], default=None,
+                   help="the tables to print (default: all of " + ", ".join([*SETS, "kernels", "bn-pool"]) + ")")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns")
     p.set_defaults(run=run)
 
@@ -69,7 +70,10 @@ def run(args) -> int:
     print(f"tinycnn bench layers: batch {args.batch}, float32, {args.threads} threads, median of {args.repeat} runs"
           + ("" if torch else "; PyTorch not installed: no PyTorch columns"), flush=True)
     print(flush=True)
-    for name in args.only or [*SETS, "kernels"]:
+    for name in args.only or [*SETS, "kernels", "bn-pool"]:
+        if name == "bn-pool":
+            print_rows(norm_pool.TITLE, HEADERS, norm_pool.rows(args.batch, torch, args.repeat))
+            continue
         if name == "kernels":
             print_rows("Numba kernels vs their NumPy references (ms)", ["kernel", "shape", "NumPy ms", "Numba ms", "speed-up"],
                        kernel_rows(args.batch, args.repeat))

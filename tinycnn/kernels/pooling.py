@@ -113,26 +113,29 @@ def max_pool2d_backward_reference(grad, argmax, height, width):
 # ---------------------------------------------------------------- average pooling
 
 
-@njit(cache=True)
-def _window_divisor(i, j, kh, kw, sh, sw, ph, pw, height, width, count_include_pad, divisor_override):
-    """PyTorch's divisor of window (i, j): the window's size clipped to the
-    padded input (count_include_pad) or to the input itself."""
+def avg_pool2d_divisors(height, width, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override):
+    """(oh, ow) array of what each window's sum is divided by (PyTorch's rule):
+    divisor_override if > 0, else the window's size clipped to the padded input
+    (count_include_pad) or to the input itself. Computed per axis."""
     if divisor_override > 0:
-        return divisor_override
-    y0 = i * sh - ph
-    x0 = j * sw - pw
-    y1 = min(y0 + kh, height + ph)
-    x1 = min(x0 + kw, width + pw)
-    if count_include_pad:
-        return (y1 - y0) * (x1 - x0)
-    return (min(y1, height) - max(y0, 0)) * (min(x1, width) - max(x0, 0))
+        return np.full((oh, ow), float(divisor_override))
+
+    def sizes(n_out, size, k, s, pad):
+        start = np.arange(n_out) * s - pad  # (n_out,)
+        end = np.minimum(start + k, size + pad)
+        if count_include_pad:
+            return end - start
+        return np.minimum(end, size) - np.maximum(start, 0)
+
+    return np.outer(sizes(oh, height, kh, sh, ph), sizes(ow, width, kw, sw, pw)).astype(np.float64)
 
 
 @njit(cache=True)
-def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override):
-    """x: (P, H, W) -> (P, oh, ow), the mean of each window (padding counts as 0;
-    see `_window_divisor` for what it is divided by; divisor_override <= 0: none)."""
+def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, inv_divisor):
+    """x: (P, H, W) -> (P, oh, ow): each window's sum (padding counts as 0)
+    times inv_divisor (oh, ow) = 1 / avg_pool2d_divisors(...)."""
     n_planes, height, width = x.shape
+    oh, ow = inv_divisor.shape
     out = np.empty((n_planes, oh, ow), x.dtype)
     for p in range(n_planes):
         for i in range(oh):
@@ -145,15 +148,14 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, div
                 for y in range(y0, y1):
                     for xx in range(x0, x1):
                         s += x[p, y, xx]
-                d = _window_divisor(i, j, kh, kw, sh, sw, ph, pw, height, width, count_include_pad, divisor_override)
-                out[p, i, j] = s / d
+                out[p, i, j] = s * inv_divisor[i, j]
     return out
 
 
 @njit(cache=True)
-def avg_pool2d_backward(grad, height, width, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
-    """grad: (P, oh, ow) -> dx (P, H, W): each window spreads grad / divisor
-    over its input positions."""
+def avg_pool2d_backward(grad, height, width, kh, kw, sh, sw, ph, pw, inv_divisor):
+    """grad: (P, oh, ow) -> dx (P, H, W): each window spreads
+    grad * inv_divisor over its input positions."""
     n_planes, oh, ow = grad.shape
     dx = np.zeros((n_planes, height, width), grad.dtype)
     for p in range(n_planes):
@@ -163,47 +165,30 @@ def avg_pool2d_backward(grad, height, width, kh, kw, sh, sw, ph, pw, count_inclu
             for j in range(ow):
                 x0 = max(j * sw - pw, 0)
                 x1 = min(j * sw - pw + kw, width)
-                d = _window_divisor(i, j, kh, kw, sh, sw, ph, pw, height, width, count_include_pad, divisor_override)
-                g = grad[p, i, j] / d
+                g = grad[p, i, j] * inv_divisor[i, j]
                 for y in range(y0, y1):
                     for xx in range(x0, x1):
                         dx[p, y, xx] += g
     return dx
 
 
-def avg_pool2d_divisors_reference(height, width, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override):
-    """(oh, ow) array of the window divisors, computed per axis."""
-    if divisor_override > 0:
-        return np.full((oh, ow), divisor_override)
-
-    def sizes(n_out, size, k, s, pad):
-        start = np.arange(n_out) * s - pad  # (n_out,)
-        end = np.minimum(start + k, size + pad)
-        if count_include_pad:
-            return end - start
-        return np.minimum(end, size) - np.maximum(start, 0)
-
-    return np.outer(sizes(oh, height, kh, sh, ph), sizes(ow, width, kw, sw, pw))
-
-
-def avg_pool2d_forward_reference(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override):
+def avg_pool2d_forward_reference(x, kh, kw, sh, sw, ph, pw, inv_divisor):
     """NumPy reference of `avg_pool2d_forward`."""
     n_planes, height, width = x.shape
+    oh, ow = inv_divisor.shape
     xp = _padded(x, 0, kh, kw, sh, sw, ph, pw, 1, 1, oh, ow)  # (P, Hp, Wp)
     total = np.zeros((n_planes, oh, ow), dtype=np.float64)
     for a in range(kh):
         for b in range(kw):
             rows, cols = _window_slices(a, b, 1, 1, sh, sw, oh, ow)
             total += xp[:, rows, cols]  # element (a, b) of every window
-    divisors = avg_pool2d_divisors_reference(height, width, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override)
-    return (total / divisors).astype(x.dtype)
+    return (total * inv_divisor).astype(x.dtype)
 
 
-def avg_pool2d_backward_reference(grad, height, width, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override):
+def avg_pool2d_backward_reference(grad, height, width, kh, kw, sh, sw, ph, pw, inv_divisor):
     """NumPy reference of `avg_pool2d_backward`."""
     n_planes, oh, ow = grad.shape
-    divisors = avg_pool2d_divisors_reference(height, width, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, divisor_override)
-    g = grad / divisors  # (P, oh, ow)
+    g = grad * inv_divisor  # (P, oh, ow)
     dxp = _padded(np.zeros((n_planes, height, width), grad.dtype), 0, kh, kw, sh, sw, ph, pw, 1, 1, oh, ow)
     for a in range(kh):
         for b in range(kw):

@@ -5,7 +5,13 @@ All take x: (N, C, H, W). Max and average pooling run Numba kernels on the
 """
 import numpy as np
 
-from tinycnn.kernels.pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from tinycnn.kernels.pooling import (
+    avg_pool2d_backward,
+    avg_pool2d_divisors,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
 from tinycnn.tensor import Function
 
 
@@ -79,9 +85,10 @@ class AvgPool2d(Function):
     """x: (N, C, H, W) -> (N, C, oh, ow), the mean of each window."""
 
     def forward(self, x, kernel, stride, padding, out_size, count_include_pad, divisor_override):
-        self.x_shape, self.args = x.shape, (*kernel, *stride, *padding, count_include_pad, divisor_override)
-        out = avg_pool2d_forward(_planes(x), *kernel, *stride, *padding, *out_size, count_include_pad, divisor_override)
-        return out.reshape(*x.shape[:2], *out_size)
+        n, c, h, w = self.x_shape = x.shape
+        divisors = avg_pool2d_divisors(h, w, *kernel, *stride, *padding, *out_size, count_include_pad, divisor_override)
+        self.args = (*kernel, *stride, *padding, 1.0 / divisors)  # inv_divisor: (oh, ow)
+        return avg_pool2d_forward(_planes(x), *self.args).reshape(n, c, *out_size)
 
     def backward(self, grad):
         n, c, h, w = self.x_shape
