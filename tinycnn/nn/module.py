@@ -74,7 +74,8 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
         params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
-            buffers.pop(name, None), modules.pop(name, None)
+            buffers.pop(name, None)
+            modules.pop(name, None)
             params[name] = value
         elif name in params:
             if value is not None:
@@ -84,7 +85,8 @@ class Module:
                 )
             params[name] = None
         elif isinstance(value, Module):
-            params.pop(name, None), buffers.pop(name, None)
+            params.pop(name, None)
+            buffers.pop(name, None)
             modules[name] = value
         elif name in modules:
             if value is not None:
