@@ -139,7 +139,8 @@ class EfficientNet(nn.Module):
                  stages=B0_STAGES, stem_stride: int = 2, norm_layer=None, exact: bool = False):
         super().__init__()
         if width_mult <= 0 or depth_mult <= 0:
-            raise ValueError(f"EfficientNet: width_mult and depth_mult must be positive, got {width_mult}, {depth_mult}")
+            raise ValueError(f"EfficientNet: width_mult and depth_mult must be positive, "
+                             f"got {width_mult} and {depth_mult}")
         self.input_size = (3, resolution, resolution)
         rows = [(t, k, s, scale_channels(c_in, width_mult, exact), scale_channels(c_out, width_mult, exact),
                  scale_depth(n, depth_mult, exact)) for t, k, s, c_in, c_out, n in stages]
@@ -189,8 +190,10 @@ def efficientnet(phi: float, num_classes: int = 1000, dropout: float = 0.2, exac
     exact=False rounds like the paper (channels to multiples of 8, layers up);
     exact=True rounds to the nearest integer, so measured MACs follow
     (alpha * beta^2 * gamma^2)^phi ~ 1.92^phi ~ 2^phi as closely as integer
-    layer counts allow. (The published B1-B7 use hand-picked coefficients,
-    see COEFFICIENTS, not this formula.)
+    layer counts allow. The published B1-B7 coefficients (COEFFICIENTS) do
+    not follow this formula exactly: phi = 1 gives B2's width and depth
+    (1.1, 1.2; the same 9.1M parameters) at 258 px instead of 260, phi = 2
+    gives B3's (1.21 -> 1.2, 1.44 -> 1.4) at 296 px instead of 300.
     """
     return EfficientNet(BETA ** phi, ALPHA ** phi, round(224 * GAMMA ** phi), dropout, num_classes,
                         exact=exact, **kwargs)
