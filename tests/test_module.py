@@ -293,3 +293,13 @@ def test_module_dict():
         d["zz"]
     d.clear()
     assert len(d) == 0 and list(d.parameters()) == []
+
+
+def test_slicing_a_sequential_subclass():
+    class ConvBNAct(nn.Sequential):  # as torchvision's Conv2dNormActivation
+        def __init__(self, c):
+            super().__init__(nn.Linear(c, c), nn.ReLU())
+
+    block = ConvBNAct(3)
+    head = block[:1]
+    assert type(head) is nn.Sequential and head[0] is block[0]

@@ -46,8 +46,8 @@ class Sequential(Module):
 
     def __getitem__(self, idx):
         items = list(self._modules.items())
-        if isinstance(idx, slice):
-            return self.__class__(OrderedDict(items[idx]))
+        if isinstance(idx, slice):  # a plain Sequential: a subclass's __init__ may take other arguments
+            return Sequential(OrderedDict(items[idx]))
         return items[_index(self, idx)][1]
 
     def __setitem__(self, idx: int, module: Module):
@@ -80,7 +80,7 @@ class ModuleList(Module):
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
-            return self.__class__(list(self._modules.values())[idx])
+            return ModuleList(list(self._modules.values())[idx])
         return self._modules[str(_index(self, idx))]
 
     def __setitem__(self, idx: int, module: Module):
