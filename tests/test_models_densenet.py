@@ -45,6 +45,15 @@ def test_dense_block_concatenates_input_and_every_layer():
         np.testing.assert_allclose(out.data[:, 5:9], first.data, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("bottleneck", [False, True])
+def test_dense_block_gradients(bottleneck):
+    """float64 gradcheck of a 2-layer block (training-mode BN) w.r.t. the input and every parameter."""
+    block = DenseBlock(num_layers=2, in_channels=3, growth_rate=2, bn_size=2, bottleneck=bottleneck).double()
+    x = tinycnn.randn(2, 3, 4, 5, dtype=np.float64, requires_grad=True)
+    params = list(block.parameters())
+    assert tinycnn.gradcheck(lambda x, *p: block(x), [x, *params], mode="random", n_directions=4)
+
+
 @pytest.mark.parametrize("name", ["densenet40_12", "densenet_bc_100_12"])
 def test_cifar_forward_backward(name):
     model = create(name, num_classes=10)

@@ -152,6 +152,19 @@ def test_mbconv_dropped_branch_leaves_the_shortcut():
     assert not np.allclose(block.eval()(x).data, x.data)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: DepthwiseSeparableConv(4, 6, stride=2),
+    lambda: InvertedResidual(4, 4, stride=1, expand_ratio=2),
+    lambda: MBConv(4, 4, expand_ratio=2, kernel_size=3, stride=1, squeeze_channels=2),
+    lambda: MBConv(4, 8, expand_ratio=1, kernel_size=5, stride=2, squeeze_channels=1),
+], ids=["depthwise_separable", "inverted_residual", "mbconv", "mbconv_t1_stride2"])
+def test_block_gradients(make):
+    """float64 gradcheck of each block (training-mode BN) w.r.t. the input and every parameter."""
+    block = make().double()
+    x = tinycnn.randn(2, 4, 5, 6, dtype=np.float64, requires_grad=True)
+    assert tinycnn.gradcheck(lambda x, *p: block(x), [x, *block.parameters()], mode="random", n_directions=4)
+
+
 # ---------------------------------------------------------------- CIFAR variants: forward + backward
 
 
