@@ -29,7 +29,9 @@ wide_resnet.py and senet.py):
 - `drop_path_rate=p`: stochastic depth (Huang et al., ECCV 2016): in training
   the residual branch of block l (of L) is dropped per sample with
   probability p * l / L (survival decays linearly from 1 to p_L = 1 - p);
-  at test time the full network runs. See `stochastic_depth_rates`.
+  at test time the full network runs. Surviving branches are scaled by
+  1 / p_l in training (nn.DropPath, as timm) where the paper scales them by
+  p_l at test time: the same in expectation. See `stochastic_depth_rates`.
 """
 from __future__ import annotations
 
@@ -186,8 +188,10 @@ def make_layer(block, inplanes: int, planes: int, blocks: int, stride: int, drop
     gets drop_path_rates[i]. block_kwargs: groups, base_width, se, se_ratio."""
     outplanes = planes * block.expansion
     downsample = None
-    if stride != 1 or inplanes != outplanes:
-        downsample = ShortcutA(inplanes, outplanes, stride) if shortcut == "A" else projection(inplanes, outplanes, stride)
+    if (stride != 1 or inplanes != outplanes) and shortcut == "A":
+        downsample = ShortcutA(inplanes, outplanes, stride)
+    elif stride != 1 or inplanes != outplanes:
+        downsample = projection(inplanes, outplanes, stride)
     layers = [block(inplanes, planes, stride, downsample, drop_path_rate=drop_path_rates[0], **block_kwargs)]
     for i in range(1, blocks):
         layers.append(block(outplanes, planes, drop_path_rate=drop_path_rates[i], **block_kwargs))
