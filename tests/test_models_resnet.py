@@ -364,3 +364,62 @@ def test_block_gradients(make):
 def block_in_channels(block) -> int:
     first = next(m for m in block.modules() if isinstance(m, nn.Conv2d | nn.BatchNorm2d))
     return first.in_channels if isinstance(first, nn.Conv2d) else first.num_features
+
+
+# ---------------------------------------------------------------- PyTorch oracle (CIFAR ResNet, option A)
+
+
+def _torch_cifar_resnet(torch, ours):
+    """The same network written with torch.nn, weights copied from `ours`."""
+    tnn = torch.nn
+
+    class Block(tnn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(cout)
+            self.conv2 = tnn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(cout)
+            self.pad, self.stride = cout - cin, stride
+
+        def forward(self, x):
+            out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+            shortcut = tnn.functional.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, 0, self.pad))
+            return torch.relu(out + shortcut)
+
+    class Net(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(3, 16, 3, 1, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(16)
+            self.layer1 = tnn.Sequential(Block(16, 16, 1))
+            self.layer2 = tnn.Sequential(Block(16, 32, 2))
+            self.layer3 = tnn.Sequential(Block(32, 64, 2))
+            self.fc = tnn.Linear(64, 10)
+
+        def forward(self, x):
+            x = self.layer3(self.layer2(self.layer1(torch.relu(self.bn1(self.conv1(x))))))
+            return self.fc(x.mean(dim=(2, 3)))
+
+    net = Net().double()
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    return net
+
+
+@pytest.mark.torch
+def test_cifar_resnet_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    ours = cifar_resnet(8).double().train()  # option A shortcuts, batch statistics
+    theirs = _torch_cifar_resnet(torch, ours).train()
+    x = np.random.default_rng(0).standard_normal((3, 3, 16, 12))
+    y = ours(tinycnn.tensor(x))
+    y_t = theirs(torch.from_numpy(x))
+    np.testing.assert_allclose(y.data, y_t.detach().numpy(), rtol=1e-10, atol=1e-10)
+    weights = np.random.default_rng(1).standard_normal(y.shape)
+    (y * tinycnn.tensor(weights)).sum().backward()
+    (y_t * torch.from_numpy(weights)).sum().backward()
+    grads_t = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.data, grads_t[name].grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=name)
+    for name, buf in theirs.named_buffers():  # running statistics updated alike
+        np.testing.assert_allclose(ours.state_dict()[name], buf.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
