@@ -17,14 +17,11 @@
 # kernel tap), and im2col in Numba (compiled loops), each followed by the GEMM.
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 from _common import setup
 
 import tinycnn
-from tinycnn import nn
 from tinycnn.kernels.im2col import conv_output_size, im2col, im2col_reference
 from tinycnn.nn import functional as F
 
@@ -141,44 +138,34 @@ for shape, c_out, k, stride, padding in [((3, 4, 9, 7), 5, 3, 1, 1), ((3, 4, 9, 
 
 
 # %%
-def best_time(fn, repeats):
-    """Median wall time of fn() over `repeats` runs, in seconds (after one warm-up)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 batch = run.pick(32, smoke=2, full=128)
-repeats = run.pick(5, smoke=1, full=10)
+repeats = run.pick(3, smoke=1, full=9)
 layers = [(16, 32), (32, 16), (64, 8)]  # (channels, map size)
 rows = []
 for C, S in layers:
     x = tinycnn.randn(batch, C, S, S).numpy()
     w = tinycnn.randn(C, C, 3, 3).numpy()
     b = np.zeros(C, np.float32)
-    macs = batch * C * S * S * C * 9
-    t = {
-        "im2col numpy": best_time(lambda: im2col_reference(x, 3, 3, 1, 1, 1, 1, 1, 1), repeats),
-        "im2col numba": best_time(lambda: im2col(x, 3, 3, 1, 1, 1, 1, 1, 1), repeats),
-    }
     cols = im2col(x, 3, 3, 1, 1, 1, 1, 1, 1)
     wm = w.reshape(C, -1)
-    t["GEMM"] = best_time(lambda: wm @ cols, repeats)
-    t["conv numpy"] = best_time(lambda: conv2d_im2col(x, w, b, 1, 1, im2col_reference), repeats)
-    t["conv numba"] = best_time(lambda: conv2d_im2col(x, w, b, 1, 1, im2col), repeats)
     xt, wt, bt = tinycnn.tensor(x), tinycnn.tensor(w), tinycnn.tensor(b)
-    t["F.conv2d"] = best_time(lambda: F.conv2d(xt, wt, bt, padding=1), repeats)
-    rows.append((C, S, macs, t))
+    t = run.time({  # interleaved medians: a change of machine load hits every method alike
+        "im2col numpy": lambda: im2col_reference(x, 3, 3, 1, 1, 1, 1, 1, 1),
+        "im2col numba": lambda: im2col(x, 3, 3, 1, 1, 1, 1, 1, 1),
+        "GEMM": lambda: wm @ cols,
+        "conv numpy": lambda: conv2d_im2col(x, w, b, 1, 1, im2col_reference),
+        "conv numba": lambda: conv2d_im2col(x, w, b, 1, 1, im2col),
+        "F.conv2d": lambda: F.conv2d(xt, wt, bt, padding=1),
+    }, repeat=repeats)
+    rows.append((C, S, batch * C * S * S * C * 9, t))
 
-C0, S0 = 16, 8  # the loops take ~0.5 s even for this one small image
+C0, S0 = 16, 8  # the loops take ~0.1-0.5 s even for this one small image
 n_naive = 1
 x = tinycnn.randn(n_naive, C0, S0, S0).numpy()
 w = tinycnn.randn(C0, C0, 3, 3).numpy()
-naive_s = best_time(lambda: conv2d_naive(x, w, np.zeros(C0, np.float32), 1, 1), 1) if not run.smoke else None
+naive_s = None
+if not run.smoke:
+    naive_s = run.time({"naive": lambda: conv2d_naive(x, w, np.zeros(C0, np.float32), 1, 1)}, repeat=1)["naive"]
 naive_gmacs = n_naive * C0 * S0 * S0 * C0 * 9 / naive_s / 1e9 if naive_s else None
 
 cols_names = ["im2col numpy", "im2col numba", "GEMM", "conv numpy", "conv numba", "F.conv2d"]

@@ -15,8 +15,6 @@
 # and shows *why* the wide ones are faster: bigger matrix products.
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 from _common import setup
@@ -29,17 +27,6 @@ from tinycnn.train import TrainConfig, evaluate, make_loaders, make_optimizer, m
 
 run = setup("05")
 tinycnn.manual_seed(0)
-
-
-def median_time(fn, repeats):
-    """Median seconds of fn() over `repeats` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 # %% [markdown]
@@ -57,15 +44,18 @@ for depth, k in family:
     s = tinycnn.summary(model, input_shape=(3, 32, 32), print_table=False)
     x = tinycnn.randn(batch, 3, 32, 32)
     y = np.arange(batch) % 10
-    model.eval()
-    with tinycnn.no_grad():
-        t_infer = median_time(lambda: model(x), repeats)
 
-    def train_step():
+    def inference(model=model, x=x):
+        model.eval()
+        with tinycnn.no_grad():
+            model(x)
+
+    def train_step(model=model, x=x, y=y):
+        model.train()
         F.cross_entropy(model(x), y).backward()
 
-    model.train()
-    t_train = median_time(train_step, repeats)
+    t = run.time({"inference": inference, "training": train_step}, repeat=repeats)
+    t_infer, t_train = t["inference"], t["training"]
     convs = sum(1 for m in model.modules() if isinstance(m, tinycnn.nn.Conv2d))
     rows.append((f"WRN-{depth}-{k}", convs, s.total_params, s.total_macs, batch / t_infer, batch / t_train))
 
@@ -95,7 +85,7 @@ conv_rows = []
 for C in widths:
     xc = tinycnn.randn(conv_batch, C, 32, 32)
     wc = tinycnn.randn(C, C, 3, 3)
-    t = median_time(lambda: F.conv2d(xc, wc, padding=1), run.pick(3, smoke=1, full=7))
+    t = run.time({"conv": lambda: F.conv2d(xc, wc, padding=1)}, repeat=run.pick(3, smoke=1, full=7))["conv"]
     macs = conv_batch * 32 * 32 * C * C * 9
     conv_rows.append((C, t, macs / t / 1e9, macs / (4 * (2 * xc.numel() + wc.numel()))))
 print(f"\n3x3 convolution, batch {conv_batch}, 32x32 maps, float32")

@@ -19,8 +19,6 @@
 # same parameter budget: parameters, multiply-adds and measured time.
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 from _common import setup
@@ -90,17 +88,6 @@ for name, block in (("(c) grouped conv", grouped), ("(a) split-transform-merge",
 # pass of each block.
 
 # %%
-def median_time(fn, repeats):
-    """Median seconds of fn() over `repeats` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 templates = [(1, 64), (2, 40), (4, 24), (8, 14), (32, 4)]
 size = run.pick(56, smoke=8)
 batch = run.pick(8, smoke=1, full=32)
@@ -113,8 +100,8 @@ for C, width in templates:
     xb = tinycnn.randn(batch, 256, size, size)
     x3 = tinycnn.randn(batch, C * width, size, size)  # the input of the grouped 3x3 alone
     with tinycnn.no_grad():
-        t_block = median_time(lambda: block(xb), repeats)
-        t_3x3 = median_time(lambda: block.conv2(x3), repeats)
+        t = run.time({"block": lambda: block(xb), "3x3": lambda: block.conv2(x3)}, repeat=repeats)
+    t_block, t_3x3 = t["block"], t["3x3"]
     table.append((C, width, s.total_params, s.total_macs, t_block, macs_3x3, t_3x3))
 
 print(f"\nblock 256 -> 256 at {size}x{size}; forward time: batch {batch}, median of {repeats}")

@@ -15,6 +15,8 @@ Modes (command-line flags, or environment variables for notebooks and tests):
               the tests in tests/test_lessons.py run every lesson this way
     --data P  the CIFAR-10 archive or folder (else TINYCNN_DATA, else data/)
     --out D   where figures go (else TINYCNN_LESSON_OUT, else lessons/out/)
+    --threads N   BLAS and Numba threads (on a machine shared with other jobs,
+              1 thread can be much faster than several that wait for each other)
 """
 from __future__ import annotations
 
@@ -88,6 +90,20 @@ class Run:
         (x_train, y_train), (x_test, y_test) = fake(1000), fake(200)
         return CIFAR(x_train, y_train, x_test, y_test, [f"class{i}" for i in range(10)], Path("synthetic"))
 
+    def time(self, fns: dict, repeat: int) -> dict:
+        """Median seconds of each zero-argument callable (results discarded),
+        measured interleaved by `tinycnn.bench.timing.median_times`."""
+        from tinycnn.bench.timing import median_times
+
+        def discard(fn):
+            def call():
+                fn()
+
+            return call
+
+        times = median_times({name: discard(fn) for name, fn in fns.items()}, repeat=repeat)
+        return {name: t["total"] for name, t in times.items()}
+
     def elapsed(self) -> float:
         """Wall-clock seconds since setup()."""
         return time.perf_counter() - self.started
@@ -111,12 +127,18 @@ def setup(lesson: str) -> Run:
     parser.add_argument("--full", action="store_true", help="longer runs, closer to the papers")
     parser.add_argument("--data", default=None, help="CIFAR-10 archive or folder (else $TINYCNN_DATA, data/)")
     parser.add_argument("--out", default=None, help="figure folder (else $TINYCNN_LESSON_OUT, lessons/out/)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for BLAS and Numba (default: all cores; on a busy machine 1 can be faster)")
     args, _ = parser.parse_known_args()
     smoke = args.smoke or _flag("TINYCNN_LESSON_SMOKE")
     if smoke and args.full:
         parser.error("--smoke and --full exclude each other")
     out = Path(args.out or os.environ.get("TINYCNN_LESSON_OUT") or LESSONS_DIR / "out")
     out.mkdir(parents=True, exist_ok=True)
+    if args.threads is not None:
+        from tinycnn.bench.timing import set_threads
+
+        set_threads(args.threads)
     run = Run(lesson, smoke, args.full and not smoke, args.data, out)
     mode = "smoke (tiny sizes)" if run.smoke else "full" if run.full else "default"
     print(f"lesson {lesson}: {mode} mode; figures go to {out}")
