@@ -245,3 +245,4 @@ def test_fast_paths_agree_with_im2col_path(xs, ws, groups, padding):
 
 def rng_fixed(shape):
     return np.sin(np.arange(int(np.prod(shape)), dtype=np.float64)).reshape(shape)
+
