@@ -1,18 +1,21 @@
 """Batch normalisation kernels, on a channel-major view x: (N, C, M).
 
 M is the number of positions per channel and sample (H * W for images, L for
-sequences, 1 for vectors). The Numba kernels make two passes per channel (a
-reduction, then an elementwise write) while the channel's data is still in
-cache; the NumPy references below each kernel compute the same thing in the
-readable way and the tests compare them.
+sequences, 1 for vectors). Each Numba kernel streams through memory in
+storage order twice (a per-channel reduction, then an elementwise write);
+the NumPy references below each kernel compute the same thing the readable
+way, and the tests compare them.
 
-Statistics are accumulated in float64 around a sample value of the channel
+Statistics are accumulated in float64 around a sample value of each channel
 (the "shifted data" algorithm), so float32 inputs with a large mean lose no
 precision in the variance.
 
-The kernels are serial: they are memory-bound, and `parallel=True` measured
-several times slower on the shared 2-core machine (thread start-up and
-contention cost more than the second core gains).
+Performance notes (measured, see the commit log): the kernels are serial --
+they are memory-bound and `parallel=True` was several times slower on the
+shared 2-core machine -- and their large outputs are allocated by NumPy in
+the public wrappers, not inside Numba: NumPy asks the kernel for transparent
+huge pages, Numba's allocator does not, and the page faults of a fresh
+75 MB array cost 3-4x the whole kernel.
 """
 import numpy as np
 from numba import njit
@@ -21,39 +24,72 @@ from numba import njit
 _FASTMATH = {"reassoc", "contract"}
 
 
+@njit(cache=True, fastmath=_FASTMATH)
+def _channel_sums(x, y, x_shift, y_shift):
+    """Per channel c, over the (N, M) axes, in float64:
+        sum(y - y_shift)  and  sum((y - y_shift) * (x - x_shift)).
+    x, y: (N, C, M); x_shift, y_shift: (C,) float64.
+    Forward: y = x, shifts = a sample value (sums of x and of x^2, shifted);
+    backward: y = grad, y_shift = 0, x_shift = mean (sum(grad), sum(grad * (x - mean))).
+    """
+    n_batch, n_chan, m = x.shape
+    s = np.zeros(n_chan, np.float64)
+    sxy = np.zeros(n_chan, np.float64)
+    for n in range(n_batch):
+        for c in range(n_chan):
+            kx, ky = x_shift[c], y_shift[c]
+            a = 0.0
+            b = 0.0
+            for i in range(m):
+                d = np.float64(y[n, c, i]) - ky
+                a += d
+                b += d * (np.float64(x[n, c, i]) - kx)
+            s[c] += a
+            sxy[c] += b
+    return s, sxy
+
+
+@njit(cache=True)
+def _affine3(x, y, scale_x, scale_y, offset, out):
+    """out[n, c, i] = x[n, c, i] * scale_x[c] + y[n, c, i] * scale_y[c] + offset[c]."""
+    n_batch, n_chan, m = x.shape
+    for n in range(n_batch):
+        for c in range(n_chan):
+            a, b, o = scale_x[c], scale_y[c], offset[c]
+            for i in range(m):
+                out[n, c, i] = x[n, c, i] * a + y[n, c, i] * b + o
+
+
+@njit(cache=True)
+def _affine(x, scale, offset, out):
+    """out[n, c, i] = x[n, c, i] * scale[c] + offset[c]."""
+    n_batch, n_chan, m = x.shape
+    for n in range(n_batch):
+        for c in range(n_chan):
+            a, b = scale[c], offset[c]
+            for i in range(m):
+                out[n, c, i] = x[n, c, i] * a + b
+
+
 # ---------------------------------------------------------------- training forward
 
 
-@njit(cache=True, fastmath=_FASTMATH)
 def batch_norm_train_forward(x, weight, bias, eps):
     """Normalise with the batch statistics of each channel.
 
-    x: (N, C, M); weight, bias: (C,) of x's dtype.
-    Returns out (N, C, M), mean (C,) and biased var (C,) in float64.
+    x: (N, C, M) contiguous; weight, bias: (C,).
+    Returns out (N, C, M) of x's dtype, mean (C,) and biased var (C,) in float64.
     """
-    n_batch, n_chan, m = x.shape
-    count = n_batch * m
+    count = x.shape[0] * x.shape[2]
+    shift = x[0, :, 0].astype(np.float64)  # (C,) a sample value per channel
+    s, ss = _channel_sums(x, x, shift, shift)  # sum(x - shift), sum((x - shift)^2)
+    mu = s / count
+    mean = shift + mu
+    var = np.maximum(ss / count - mu * mu, 0.0)
+    scale = weight / np.sqrt(var + eps)  # out = x * scale + offset
+    offset = bias - mean * scale
     out = np.empty_like(x)
-    mean = np.empty(n_chan, np.float64)
-    var = np.empty(n_chan, np.float64)
-    for c in range(n_chan):
-        shift = np.float64(x[0, c, 0])
-        s = 0.0
-        ss = 0.0
-        for n in range(n_batch):
-            for i in range(m):
-                d = np.float64(x[n, c, i]) - shift
-                s += d
-                ss += d * d
-        mu = s / count
-        mean[c] = shift + mu
-        var[c] = max(ss / count - mu * mu, 0.0)
-        scale = weight[c] / np.sqrt(var[c] + eps)  # out = x * scale + offset
-        a = x.dtype.type(scale)
-        b = x.dtype.type(bias[c] - mean[c] * scale)
-        for n in range(n_batch):
-            for i in range(m):
-                out[n, c, i] = x[n, c, i] * a + b
+    _affine(x, scale.astype(x.dtype), offset.astype(x.dtype), out)
     return out, mean, var
 
 
@@ -69,19 +105,11 @@ def batch_norm_train_forward_reference(x, weight, bias, eps):
 # ---------------------------------------------------------------- affine (eval) forward
 
 
-@njit(cache=True)
 def batch_norm_affine(x, scale, offset):
-    """out[n, c, i] = x[n, c, i] * scale[c] + offset[c].
-
-    x: (N, C, M); scale, offset: (C,) of x's dtype. The eval-mode forward.
-    """
-    n_batch, n_chan, m = x.shape
+    """out = x * scale + offset per channel; x: (N, C, M), scale, offset: (C,)
+    of x's dtype. The eval-mode forward."""
     out = np.empty_like(x)
-    for nc in range(n_batch * n_chan):
-        n, c = nc // n_chan, nc % n_chan
-        a, b = scale[c], offset[c]
-        for i in range(m):
-            out[n, c, i] = x[n, c, i] * a + b
+    _affine(x, scale, offset, out)
     return out
 
 
@@ -93,7 +121,6 @@ def batch_norm_affine_reference(x, scale, offset):
 # ---------------------------------------------------------------- training backward
 
 
-@njit(cache=True, fastmath=_FASTMATH)
 def batch_norm_backward(x, grad, mean, inv_std, weight):
     """The fused backward of training-mode batch norm.
 
@@ -102,32 +129,17 @@ def batch_norm_backward(x, grad, mean, inv_std, weight):
         dbeta  = sum(grad)
         dgamma = sum(grad * x_hat)
         dx     = weight * inv_std / P * (P * grad - dbeta - x_hat * dgamma)
-    which is affine in (grad, x): dx = k * grad + a * x + b per channel.
+    which is affine in (x, grad) per channel: dx = a * x + k * grad + b.
     Returns dx (N, C, M) of x's dtype, dgamma and dbeta (C,) float64.
     """
-    n_batch, n_chan, m = x.shape
-    count = n_batch * m
+    count = x.shape[0] * x.shape[2]
+    dbeta, sum_g_xc = _channel_sums(x, grad, mean, np.zeros_like(mean))  # sum(grad), sum(grad * (x - mean))
+    dgamma = sum_g_xc * inv_std
+    k = weight * inv_std
+    a = -k * inv_std * dgamma / count
+    b = -k * dbeta / count - a * mean
     dx = np.empty_like(x)
-    dgamma = np.empty(n_chan, np.float64)
-    dbeta = np.empty(n_chan, np.float64)
-    for c in range(n_chan):
-        mu = mean[c]
-        s = 0.0
-        sx = 0.0
-        for n in range(n_batch):
-            for i in range(m):
-                g = np.float64(grad[n, c, i])
-                s += g
-                sx += g * (np.float64(x[n, c, i]) - mu)
-        dbeta[c] = s
-        dgamma[c] = sx * inv_std[c]
-        k = weight[c] * inv_std[c]
-        a = -k * inv_std[c] * dgamma[c] / count
-        b = -k * s / count - a * mu
-        kt, at, bt = x.dtype.type(k), x.dtype.type(a), x.dtype.type(b)
-        for n in range(n_batch):
-            for i in range(m):
-                dx[n, c, i] = kt * grad[n, c, i] + at * x[n, c, i] + bt
+    _affine3(x, grad, a.astype(x.dtype), k.astype(x.dtype), b.astype(x.dtype), dx)
     return dx, dgamma, dbeta
 
 

@@ -2,9 +2,12 @@
 
 Window (i, j) of the output covers input rows i * sh - ph + a * dh (a < kh)
 and columns j * sw - pw + b * dw (b < kw); positions outside the input are
-padding (-inf for max, 0 for average). Each Numba kernel has its readable
-NumPy reference below it (the tests compare them); the references work a
-whole (P, oh, ow) slice at a time, one kernel offset (a, b) per step.
+padding (-inf for max, 0 for average). Each public kernel allocates its
+output with NumPy (which asks for transparent huge pages; arrays allocated
+inside Numba page-fault several times slower) and runs a Numba loop `_...`
+on it. Each has its readable NumPy reference below it (the tests compare
+them); the references work a whole (P, oh, ow) slice at a time, one kernel
+offset (a, b) per step.
 """
 import numpy as np
 from numba import njit
@@ -12,24 +15,28 @@ from numba import njit
 # ---------------------------------------------------------------- max pooling
 
 
-@njit(cache=True)
 def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     """x: (P, H, W) -> out (P, oh, ow) and argmax (P, oh, ow) int32.
 
     argmax holds the flat index y * W + x of the window's maximum in its plane:
     the first maximum in row-major window order (ties go to the earliest, as
-    in PyTorch). The kernel works on a copy padded with -inf, so the inner
-    loop has no bounds checks and its comparison compiles to a branch-free
-    select (about 2x faster than checking bounds). Unlike PyTorch, a NaN is
-    not propagated (it never compares greater).
+    in PyTorch). Unlike PyTorch, a NaN is not propagated (it never compares
+    greater).
     """
-    n_planes, height, width = x.shape
-    hp = max(height + 2 * ph, (oh - 1) * sh + (kh - 1) * dh + 1)  # ceil_mode windows may reach further
-    wp = max(width + 2 * pw, (ow - 1) * sw + (kw - 1) * dw + 1)
-    xp = np.full((n_planes, hp, wp), -np.inf, x.dtype)
-    xp[:, ph : ph + height, pw : pw + width] = x
-    out = np.empty((n_planes, oh, ow), x.dtype)
-    argmax = np.empty((n_planes, oh, ow), np.int32)
+    xp = _padded(x, -np.inf, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)  # (P, Hp, Wp)
+    out = np.empty((x.shape[0], oh, ow), x.dtype)
+    argmax = np.empty((x.shape[0], oh, ow), np.int32)
+    _max_pool2d_padded(xp, kh, kw, sh, sw, ph, pw, dh, dw, x.shape[2], out, argmax)
+    return out, argmax
+
+
+@njit(cache=True)
+def _max_pool2d_padded(xp, kh, kw, sh, sw, ph, pw, dh, dw, width, out, argmax):
+    """The max-pool loop on xp: (P, Hp, Wp), the input padded with -inf, so the
+    inner loop has no bounds checks and its comparison compiles to a
+    branch-free select (about 2x faster than checking bounds). Writes out and
+    argmax (P, oh, ow); argmax in unpadded coordinates (input width `width`)."""
+    n_planes, oh, ow = out.shape
     for p in range(n_planes):
         for i in range(oh):
             for j in range(ow):
@@ -50,20 +57,24 @@ def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                         best_x += dw
                 out[p, i, j] = best
                 argmax[p, i, j] = (best_y - ph) * width + (best_x - pw)
-    return out, argmax
 
 
-@njit(cache=True)
 def max_pool2d_backward(grad, argmax, height, width):
     """grad, argmax: (P, oh, ow) -> dx (P, H, W): each window's gradient goes
     to its argmax (summed where windows overlap)."""
+    dx = np.zeros((grad.shape[0], height * width), grad.dtype)
+    _max_pool2d_scatter(grad, argmax, dx)
+    return dx.reshape(grad.shape[0], height, width)
+
+
+@njit(cache=True)
+def _max_pool2d_scatter(grad, argmax, dx):
+    """dx[p, argmax[p, i, j]] += grad[p, i, j]; dx: (P, H * W)."""
     n_planes, oh, ow = grad.shape
-    dx = np.zeros((n_planes, height * width), grad.dtype)
     for p in range(n_planes):
         for i in range(oh):
             for j in range(ow):
                 dx[p, argmax[p, i, j]] += grad[p, i, j]
-    return dx.reshape(n_planes, height, width)
 
 
 def _window_slices(a, b, kh_step, kw_step, sh, sw, oh, ow):
@@ -130,13 +141,18 @@ def avg_pool2d_divisors(height, width, kh, kw, sh, sw, ph, pw, oh, ow, count_inc
     return np.outer(sizes(oh, height, kh, sh, ph), sizes(ow, width, kw, sw, pw)).astype(np.float64)
 
 
-@njit(cache=True)
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, inv_divisor):
     """x: (P, H, W) -> (P, oh, ow): each window's sum (padding counts as 0)
     times inv_divisor (oh, ow) = 1 / avg_pool2d_divisors(...)."""
+    out = np.empty((x.shape[0], *inv_divisor.shape), x.dtype)
+    _avg_pool2d_sum(x, kh, kw, sh, sw, ph, pw, inv_divisor, out)
+    return out
+
+
+@njit(cache=True)
+def _avg_pool2d_sum(x, kh, kw, sh, sw, ph, pw, inv_divisor, out):
     n_planes, height, width = x.shape
     oh, ow = inv_divisor.shape
-    out = np.empty((n_planes, oh, ow), x.dtype)
     for p in range(n_planes):
         for i in range(oh):
             y0 = max(i * sh - ph, 0)
@@ -149,15 +165,20 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, inv_divisor):
                     for xx in range(x0, x1):
                         s += x[p, y, xx]
                 out[p, i, j] = s * inv_divisor[i, j]
-    return out
 
 
-@njit(cache=True)
 def avg_pool2d_backward(grad, height, width, kh, kw, sh, sw, ph, pw, inv_divisor):
     """grad: (P, oh, ow) -> dx (P, H, W): each window spreads
     grad * inv_divisor over its input positions."""
+    dx = np.zeros((grad.shape[0], height, width), grad.dtype)
+    _avg_pool2d_spread(grad, kh, kw, sh, sw, ph, pw, inv_divisor, dx)
+    return dx
+
+
+@njit(cache=True)
+def _avg_pool2d_spread(grad, kh, kw, sh, sw, ph, pw, inv_divisor, dx):
     n_planes, oh, ow = grad.shape
-    dx = np.zeros((n_planes, height, width), grad.dtype)
+    height, width = dx.shape[1], dx.shape[2]
     for p in range(n_planes):
         for i in range(oh):
             y0 = max(i * sh - ph, 0)
@@ -169,7 +190,6 @@ def avg_pool2d_backward(grad, height, width, kh, kw, sh, sw, ph, pw, inv_divisor
                 for y in range(y0, y1):
                     for xx in range(x0, x1):
                         dx[p, y, xx] += g
-    return dx
 
 
 def avg_pool2d_forward_reference(x, kh, kw, sh, sw, ph, pw, inv_divisor):
