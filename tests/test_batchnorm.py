@@ -35,6 +35,11 @@ def test_kernels_match_numpy_references(dtype):
     for a, b_ in zip(got, ref):
         np.testing.assert_allclose(a, b_, rtol=tol, atol=tol)
     np.testing.assert_allclose(K.batch_norm_affine(x, w, b), K.batch_norm_affine_reference(x, w, b), rtol=tol, atol=tol)
+    got = K.batch_norm_eval_backward(x, g, mean, inv_std, w)
+    ref = K.batch_norm_eval_backward_reference(x, g, mean, inv_std, w)
+    assert got[0].dtype == dtype
+    for a, b_ in zip(got, ref):
+        np.testing.assert_allclose(a, b_, rtol=tol, atol=tol)
 
 
 def test_float32_variance_is_accurate_with_a_large_mean():

@@ -118,6 +118,27 @@ def batch_norm_affine_reference(x, scale, offset):
     return x * scale[:, None] + offset[:, None]
 
 
+def batch_norm_eval_backward(x, grad, mean, inv_std, scale):
+    """The backward of the eval-mode affine map out = x * scale + offset, with
+    scale = weight * inv_std and offset = bias - mean * scale (fixed statistics).
+
+    x, grad: (N, C, M); mean, inv_std: (C,) float64; scale: (C,) of x's dtype.
+    Returns dx = grad * scale (N, C, M), dweight = sum(grad * x_hat) and
+    dbias = sum(grad) (C,) float64, with x_hat = (x - mean) * inv_std.
+    """
+    dbias, sum_g_xc = _channel_sums(x, grad, mean.astype(np.float64), np.zeros(x.shape[1]))
+    dx = np.empty_like(x)
+    _affine(grad, scale, np.zeros_like(scale), dx)
+    return dx, sum_g_xc * inv_std, dbias
+
+
+def batch_norm_eval_backward_reference(x, grad, mean, inv_std, scale):
+    """NumPy reference of `batch_norm_eval_backward`."""
+    x_hat = (x - mean[:, None]) * inv_std[:, None]  # (N, C, M)
+    dweight = (grad * x_hat).sum(axis=(0, 2), dtype=np.float64)  # (C,)
+    return grad * scale[:, None], dweight, grad.sum(axis=(0, 2), dtype=np.float64)
+
+
 # ---------------------------------------------------------------- training backward
 
 

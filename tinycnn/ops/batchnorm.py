@@ -9,7 +9,12 @@ affine map out = x * scale + offset.
 """
 import numpy as np
 
-from tinycnn.kernels.batchnorm import batch_norm_affine, batch_norm_backward, batch_norm_train_forward
+from tinycnn.kernels.batchnorm import (
+    batch_norm_affine,
+    batch_norm_backward,
+    batch_norm_eval_backward,
+    batch_norm_train_forward,
+)
 from tinycnn.tensor import Function, Tensor
 
 
@@ -53,19 +58,16 @@ class BatchNormEval(Function):
 
     def forward(self, x, weight, bias, mean, var, eps):
         inv_std = 1.0 / np.sqrt(var.astype(np.float64) + eps)  # (C,)
-        scale = weight * inv_std  # (C,)
-        offset = bias - mean * scale  # (C,)
+        scale = (weight * inv_std).astype(x.dtype)  # (C,)
+        offset = (bias - mean * inv_std * weight).astype(x.dtype)  # (C,)
         x3 = _channel_major(x)  # (N, C, M)
-        self.save_for_backward(x3, mean, inv_std, scale)
-        return batch_norm_affine(x3, scale.astype(x.dtype), offset.astype(x.dtype)).reshape(x.shape)
+        self.save_for_backward(x3, mean.copy(), inv_std, scale)
+        return batch_norm_affine(x3, scale, offset).reshape(x.shape)
 
     def backward(self, grad):
         x3, mean, inv_std, scale = self.saved_tensors
-        g3 = _channel_major(grad)  # (N, C, M)
-        dx = g3 * scale.astype(g3.dtype)[:, None]  # d out / dx = scale
-        dbias = g3.sum(axis=(0, 2), dtype=np.float64)  # (C,)
-        x_hat = (x3 - mean[:, None]) * inv_std[:, None]  # (N, C, M)
-        dweight = np.einsum("ncm,ncm->c", g3, x_hat)  # (C,)
+        g3 = _channel_major(grad.astype(x3.dtype, copy=False))  # (N, C, M)
+        dx, dweight, dbias = batch_norm_eval_backward(x3, g3, mean, inv_std, scale)  # d out / dx = scale
         dtype = self.inputs[1].dtype
         return dx.reshape(grad.shape), dweight.astype(dtype), dbias.astype(dtype)
 
