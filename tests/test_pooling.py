@@ -181,6 +181,17 @@ def test_max_pool_matches_torch(kwargs):
 
 
 @pytest.mark.torch
+def test_max_pool_return_indices_match_torch():
+    torch = pytest.importorskip("torch")
+    x = _distinct(2, 3, 9, 8).data
+    out, idx = nn.MaxPool2d(3, 2, 1, return_indices=True)(tinycnn.Tensor(x))
+    t_out, t_idx = torch.nn.MaxPool2d(3, 2, 1, return_indices=True)(torch.from_numpy(x))
+    np.testing.assert_array_equal(out.data, t_out.numpy())
+    assert idx.dtype == np.int64
+    np.testing.assert_array_equal(idx.data, t_idx.numpy())
+
+
+@pytest.mark.torch
 def test_max_pool_ties_match_torch():
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(0).integers(0, 3, (2, 2, 7, 6)).astype(np.float64)  # many ties

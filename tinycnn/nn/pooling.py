@@ -10,18 +10,21 @@ class MaxPool2d(Module):
     half the kernel), dilation: int or (int, int);
     oh = floor((H + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1
     (ceil with ceil_mode=True). The gradient goes to the first maximum of each
-    window in row-major order (PyTorch's choice).
+    window in row-major order (PyTorch's choice). return_indices=True: forward
+    returns (output, int64 indices of the maxima, flat in each H x W plane).
     >>> MaxPool2d(3, stride=2, padding=1)(x)   # (N, C, 32, 32) -> (N, C, 16, 16)
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+        self.return_indices = return_indices
 
     def forward(self, x):
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                          self.return_indices)
 
     def extra_repr(self):
         return (

@@ -12,7 +12,7 @@ from tinycnn.kernels.pooling import (
     max_pool2d_backward,
     max_pool2d_forward,
 )
-from tinycnn.tensor import Function
+from tinycnn.tensor import Function, Tensor
 
 
 def _pair(value, name, fn):
@@ -131,16 +131,22 @@ class AdaptiveAvgPool2d(Function):
         return self.a_h.T @ (grad @ self.a_w)  # (N, C, oh, W) -> (N, C, H, W)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max pooling, as `torch.nn.functional.max_pool2d`.
 
     input: (N, C, H, W); kernel_size, stride (default: kernel_size), padding,
     dilation: int or (int, int). Padding counts as -inf.
     Returns (N, C, oh, ow) with oh = floor((H + 2p - d(k - 1) - 1) / s) + 1
-    (ceil instead of floor with ceil_mode=True).
+    (ceil instead of floor with ceil_mode=True); with return_indices=True also
+    the int64 (N, C, oh, ow) flat index y * W + x of each maximum in its plane
+    (found by a second pass of the kernel).
     """
-    k, s, p, d, out = _pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    return MaxPool2d.apply(input, kernel=k, stride=s, padding=p, dilation=d, out_size=out)
+    k, s, p, d, out_size = _pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+    out = MaxPool2d.apply(input, kernel=k, stride=s, padding=p, dilation=d, out_size=out_size)
+    if not return_indices:
+        return out
+    _, argmax = max_pool2d_forward(_planes(input.data), *k, *s, *p, *d, *out_size)
+    return out, Tensor(argmax.astype(np.int64).reshape(out.shape))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
