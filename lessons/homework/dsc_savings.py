@@ -1,0 +1,205 @@
+# %% [markdown]
+# # Homework — what a depthwise separable convolution saves
+#
+# MobileNet (Howard et al. 2017, Section 3.1) replaces a standard k x k
+# convolution from M to N channels by a depthwise k x k convolution (one
+# filter per input channel) followed by a pointwise 1 x 1 convolution
+# (M -> N). This script derives the saving, checks it EXACTLY on real tinycnn
+# layers with the MAC counter (`tinycnn.summary`) and the parameter counts,
+# then measures wall-clock time and explains why the measured speed-up is
+# smaller than the multiply-add ratio.
+
+# %%
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # lessons/: _common
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from _common import setup  # noqa: E402
+
+import tinycnn  # noqa: E402
+from tinycnn import nn  # noqa: E402
+from tinycnn.bench.timing import median_times  # noqa: E402
+
+run = setup("hw_dsc")
+tinycnn.manual_seed(0)
+
+# %% [markdown]
+# ## 1. The derivation
+# Output map D_f x D_f (stride 1, "same" padding), input channels M, output
+# channels N, kernel k x k, no biases.
+#
+#     standard conv:  params  k^2 M N          mult-adds  k^2 M N D_f^2
+#     depthwise:      params  k^2 M            mult-adds  k^2 M D_f^2     (one k x k filter per channel)
+#     pointwise:      params  M N              mult-adds  M N D_f^2       (a 1 x 1 conv mixing the channels)
+#
+#     (depthwise + pointwise) / standard = (k^2 M + M N) / (k^2 M N) = 1/N + 1/k^2
+#
+# D_f^2 cancels in the mult-adds, so the ratio is the same for both. For
+# k = 3 and N >= 64 that is 1/9 + 1/N ~ 0.12: 8-9x fewer operations.
+
+# %%
+print("standard:  params k^2*M*N,        MACs k^2*M*N*D_f^2")
+print("separable: params k^2*M + M*N,    MACs (k^2*M + M*N)*D_f^2")
+print("ratio = (k^2*M + M*N) / (k^2*M*N) = 1/N + 1/k^2   (the same for params and MACs: D_f^2 cancels)\n")
+
+
+def standard(M, N, k):
+    return nn.Conv2d(M, N, k, padding=k // 2, bias=False)
+
+
+def depthwise(M, k):
+    return nn.Conv2d(M, M, k, padding=k // 2, groups=M, bias=False)
+
+
+def pointwise(M, N):
+    return nn.Conv2d(M, N, 1, bias=False)
+
+
+def separable(M, N, k):
+    return nn.Sequential(depthwise(M, k), pointwise(M, N))
+
+
+# %% [markdown]
+# ## 2. Exact check on real layers
+# For each shape (M, N, k, D_f) we build the layers, count parameters with
+# `tinycnn.count_params` and multiply-adds with `tinycnn.summary` (forward
+# hooks on the layers that ran), and assert that both ratios equal
+# 1/N + 1/k^2 as exact fractions, and that each count equals its formula.
+
+# %%
+shapes = run.pick([(32, 64, 3, 56), (64, 128, 3, 28), (128, 256, 3, 14), (256, 256, 3, 14), (512, 512, 3, 7),
+                   (96, 24, 5, 28), (64, 160, 7, 14), (3, 32, 3, 32)],
+                  smoke=[(8, 16, 3, 8), (16, 8, 5, 6), (3, 32, 3, 8)])
+print(f"{'M':>4s} {'N':>4s} {'k':>2s} {'D_f':>4s} {'std params':>11s} {'dsc params':>10s} {'std MACs':>12s} "
+      f"{'dsc MACs':>11s} {'MAC ratio':>10s} {'1/N + 1/k^2':>12s}")
+for M, N, k, D in shapes:
+    std_layer, dsc_layer = standard(M, N, k), separable(M, N, k)
+    std_macs = tinycnn.summary(std_layer, (M, D, D), print_table=False).total_macs
+    dsc_macs = tinycnn.summary(dsc_layer, (M, D, D), print_table=False).total_macs
+    std_params, dsc_params = tinycnn.count_params(std_layer), tinycnn.count_params(dsc_layer)
+    predicted = Fraction(1, N) + Fraction(1, k * k)
+    assert std_params == k * k * M * N and dsc_params == k * k * M + M * N, (M, N, k, D)
+    assert std_macs == k * k * M * N * D * D and dsc_macs == (k * k * M + M * N) * D * D, (M, N, k, D)
+    assert Fraction(dsc_macs, std_macs) == predicted, (M, N, k, D, Fraction(dsc_macs, std_macs), predicted)
+    assert Fraction(dsc_params, std_params) == predicted, (M, N, k, D, Fraction(dsc_params, std_params))
+    print(f"{M:4d} {N:4d} {k:2d} {D:4d} {std_params:11,} {dsc_params:10,} {std_macs:12,} {dsc_macs:11,} "
+          f"{str(Fraction(dsc_macs, std_macs)):>10s} {str(predicted):>12s}")
+print(f"all {len(shapes)} shapes: params ratio == MACs ratio == 1/N + 1/k^2 exactly (fractions)\n")
+
+# %% [markdown]
+# ## 3. Measured time
+# A batch of B images through the standard conv, the depthwise conv, the
+# pointwise conv and the separable pair (forward, float32). Each time is the
+# median of 7 calls (at least), with garbage collection and a 0.25 s pause
+# before each call (`tinycnn.bench.timing.median_times`), the four callables
+# interleaved so that load changes on a shared machine hit them alike.
+#
+# We also compute each layer's **arithmetic intensity**: MACs per byte it
+# must at least move (its input, its output and its weights, 4 bytes each).
+
+# %%
+batch = run.pick(4, smoke=2, full=16)
+repeats = run.pick(7, smoke=3, full=11)
+timed = run.pick(shapes[:5], smoke=shapes[:2])
+
+
+def intensity(macs, *arrays):
+    """MACs per byte of the given float32 array sizes (elements)."""
+    return macs / (4 * sum(arrays))
+
+
+rows = []
+for M, N, k, D in timed:
+    x = tinycnn.randn(batch, M, D, D)
+    layers = {"standard": standard(M, N, k), "depthwise": depthwise(M, k), "pointwise": pointwise(M, N)}
+    layers["separable"] = nn.Sequential(layers["depthwise"], layers["pointwise"])
+    for layer in layers.values():
+        layer.eval()
+
+    def forward(layer):
+        def call():
+            with tinycnn.no_grad():
+                layer(x)
+        return call
+
+    t = median_times({name: forward(layer) for name, layer in layers.items()}, repeat=repeats)
+    t = {name: v["total"] for name, v in t.items()}
+    macs = {"standard": k * k * M * N * D * D * batch, "depthwise": k * k * M * D * D * batch,
+            "pointwise": M * N * D * D * batch}
+    macs["separable"] = macs["depthwise"] + macs["pointwise"]
+    inp, out_n, out_m = batch * M * D * D, batch * N * D * D, batch * M * D * D
+    ai = {"standard": intensity(macs["standard"], inp, out_n, k * k * M * N),
+          "depthwise": intensity(macs["depthwise"], inp, out_m, k * k * M),
+          "pointwise": intensity(macs["pointwise"], out_m, out_n, M * N)}
+    rows.append(dict(shape=(M, N, k, D), t=t, macs=macs, ai=ai))
+
+print(f"batch {batch}, forward, float32, median of {repeats} (machine shared with other jobs: times are indicative)")
+print(f"{'M,N,k,D_f':>16s} {'MAC ratio':>9s} {'time ratio':>10s} | {'GMAC/s std':>10s} {'dw':>6s} {'pw':>6s} | "
+      f"{'MAC/byte std':>12s} {'dw':>5s} {'pw':>6s} | {'dw share: MACs':>14s} {'time':>5s}")
+for r in rows:
+    t, macs, ai = r["t"], r["macs"], r["ai"]
+    g = {name: macs[name] / t[name] / 1e9 for name in ("standard", "depthwise", "pointwise")}
+    print(f"{str(r['shape']):>16s} {macs['standard'] / macs['separable']:9.2f} {t['standard'] / t['separable']:10.2f} | "
+          f"{g['standard']:10.2f} {g['depthwise']:6.2f} {g['pointwise']:6.2f} | {ai['standard']:12.1f} "
+          f"{ai['depthwise']:5.2f} {ai['pointwise']:6.1f} | {macs['depthwise'] / macs['separable']:14.0%} "
+          f"{t['depthwise'] / (t['depthwise'] + t['pointwise']):5.0%}")
+
+# %% [markdown]
+# ## 4. Why the measured speed-up is smaller
+# The standard conv is one large GEMM: each weight is reused D_f^2 B times and
+# each input value k^2 N times, so it does hundreds of MACs per byte fetched
+# and runs near the core's peak (compute-bound). The depthwise conv does only
+# k^2 MACs per input value and reuses each weight only D_f^2 B times on one
+# channel: about k^2 / 8 ~ 1 MAC per byte. It is **memory-bound**: its speed
+# is set by how fast the feature maps stream through the caches, not by the
+# multipliers, so it achieves far fewer GMAC/s. It holds a few % of the
+# separable layer's MACs but a much larger share of its time. The pointwise
+# conv is a GEMM again, but a thinner one (inner dimension M instead of
+# k^2 M), so it too runs below the standard conv's rate. Fewer FLOPs is not
+# the same as less time: the roofline model says time >= max(FLOPs / peak,
+# bytes / bandwidth).
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+ax = axes[0]
+xs = np.arange(len(rows))
+ax.bar(xs - 0.2, [r["macs"]["standard"] / r["macs"]["separable"] for r in rows], 0.4,
+       label="MAC ratio standard / separable = 1 / (1/N + 1/k^2)")
+ax.bar(xs + 0.2, [r["t"]["standard"] / r["t"]["separable"] for r in rows], 0.4, label="measured time ratio")
+ax.axhline(1, color="k", lw=0.7)
+ax.set_xticks(xs, [f"M{M} N{N}\nk{k} D{D}" for M, N, k, D in (r["shape"] for r in rows)], fontsize=8)
+ax.set_ylabel("speed-up of the separable layer")
+ax.set_title(f"Predicted (MACs) vs measured speed-up, batch {batch}")
+ax.legend(fontsize=8)
+ax = axes[1]
+for name, marker in (("standard", "o"), ("pointwise", "s"), ("depthwise", "^")):
+    ax.scatter([r["ai"][name] for r in rows], [r["macs"][name] / r["t"][name] / 1e9 for r in rows],
+               marker=marker, s=40, label=name)
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("arithmetic intensity (MACs per byte moved, at least)")
+ax.set_ylabel("achieved GMAC/s (measured)")
+ax.set_title("Depthwise: few MACs per byte -> memory-bound")
+ax.legend(fontsize=8)
+fig.tight_layout()
+run.savefig(fig, "speedup")
+
+# %% [markdown]
+# ## Summary
+# * Params and mult-adds of depthwise + pointwise are exactly 1/N + 1/k^2 of
+#   a standard conv's: checked as exact fractions on real layers.
+# * The wall-clock speed-up is smaller than the MAC ratio because the
+#   depthwise part is memory-bound (about 1 MAC per byte) and the pointwise
+#   GEMM is thinner than the standard one: MACs are not time.
+#
+# ## Exercises
+# 1. Add a stride-2 depthwise conv: does the ratio 1/N + 1/k^2 still hold?
+#    (D_f is the *output* size: count it.)
+# 2. Time the same shapes with batch 1 and batch 32: how do the GMAC/s of the
+#    depthwise and of the standard conv change, and why?
+
+# %%
+run.done()
