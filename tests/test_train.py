@@ -27,8 +27,8 @@ def learnable(tmp_path, monkeypatch):
 
 def tiny(**kw) -> TrainConfig:
     """A small run of the tiny test network (the default model is used where it matters)."""
-    return TrainConfig(**{"model": register_tiny_model(), "epochs": 2, "train_size": 512, "batch_size": 64, "lr": 0.2, "warmup_epochs": 0.5,
-                          "eval_batch_size": 100, **kw})
+    return TrainConfig(**{"model": register_tiny_model(), "epochs": 2, "train_size": 512, "batch_size": 64,
+                          "lr": 0.2, "warmup_epochs": 0.5, "eval_batch_size": 100, **kw})
 
 
 def test_two_epochs_learn_and_write_the_run_folder(learnable, tmp_path):

@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (fast recipe: 10)")
     train.add_argument("--train-size", type=_positive_int, metavar="N",
                        help="train on a stratified subset of N training images (default: all 50,000)")
-    train.add_argument("--batch-size", type=_positive_int, help="fast recipe: 512")
-    train.add_argument("--lr", type=_non_negative_float, help="peak learning rate (fast recipe: 0.4)")
+    train.add_argument("--batch-size", type=_positive_int, help="fast recipe: 256")
+    train.add_argument("--lr", type=_non_negative_float, help="peak learning rate (fast recipe: 0.2)")
     train.add_argument("--weight-decay", type=_non_negative_float, help="on conv/linear weights (fast recipe: 5e-4)")
     train.add_argument("--momentum", type=_non_negative_float, help="SGD momentum (default 0.9)")
     train.add_argument("--no-nesterov", dest="nesterov", action="store_const", const=False,

@@ -40,8 +40,8 @@ class TrainConfig:
     model: str = "resnet9_fast"
     dataset: str = "cifar10"  # or "cifar100"
     epochs: int = 10
-    batch_size: int = 512
-    lr: float = 0.4  # peak learning rate
+    batch_size: int = 256
+    lr: float = 0.2  # peak learning rate
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4  # on conv/linear weights only, never on BN parameters or biases
