@@ -60,6 +60,13 @@ def test_avg_pool_kernels_match_reference(geometry, dtype, count_include_pad, di
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_global_avg_pool_kernel_matches_reference(dtype):
+    x = _distinct(6, 4, 3, dtype=dtype).data
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(K.global_avg_pool2d(x), K.global_avg_pool2d_reference(x), rtol=tol, atol=tol)
+
+
 def test_max_pool_ties_go_to_the_first_maximum_in_row_major_order():
     x = tinycnn.Tensor(np.array([[[[1.0, 3.0, 3.0], [3.0, 0.0, 3.0], [3.0, 3.0, 3.0]]]]), requires_grad=True)
     F.max_pool2d(x, 2, stride=1).sum().backward()
