@@ -56,8 +56,8 @@ def median_times(fns: dict, repeat: int = 7, warmup: int = 1) -> dict:
         for name, fn in fns.items():
             settle()
             t0 = time.perf_counter()
-            phases = fn() or {}
-            phases = {**phases, "total": time.perf_counter() - t0}
+            result = fn()
+            phases = {**(result if isinstance(result, dict) else {}), "total": time.perf_counter() - t0}
             for phase, t in phases.items():
                 times[name].setdefault(phase, []).append(t)
     return {name: {phase: float(np.median(ts)) for phase, ts in by_phase.items()} for name, by_phase in times.items()}

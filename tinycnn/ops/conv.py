@@ -11,7 +11,8 @@ where g = o // (C_out/G) is the group of output channel o. Three paths, all
 computing that formula:
 - general: im2col, then out = W @ cols, with the groups as the batch axis of
   one batched matmul (Chainer's grouped convolution);
-- 1x1, stride 1, no padding: no im2col at all, x already is the column matrix;
+- 1x1, stride 1, no padding: no im2col; the column matrix is x with its
+  channel axis moved first (one transposing copy, no kh*kw blow-up);
 - depthwise (G == C, one input channel per group): direct Numba kernels,
   faster than im2col because there is almost no arithmetic to amortise the
   copies (see `tinycnn bench layers`).
@@ -65,13 +66,12 @@ class Conv2d(Function):
 
         if self.path == "depthwise":
             out = depthwise_forward(x, weight.reshape(C_out, kh, kw), sh, sw, ph, pw, dh, dw)  # (N, C_out, Ho, Wo)
-        elif self.path == "pointwise":
-            w = weight.reshape(G, C_out // G, Cg)                        # (G, C_out/G, C/G)
-            xs = x.reshape(N, G, Cg, H * W)                              # (N, G, C/G, H*W)
-            out = np.matmul(w, xs).reshape(N, C_out, Ho, Wo)             # (N, G, C_out/G, H*W) -> (N, C_out, Ho, Wo)
         else:
             P = N * Ho * Wo
-            cols = im2col(x, *self.geometry, out=_scratch("cols", C * kh * kw * P, x.dtype))  # (C*kh*kw, N*Ho*Wo)
+            if self.path == "pointwise":  # 1x1, stride 1: the columns are x itself, channels first
+                cols = _channels_first(x, "cols")                        # (C, N, H, W)
+            else:
+                cols = im2col(x, *self.geometry, out=_scratch("cols", C * kh * kw * P, x.dtype))  # (C*kh*kw, N*Ho*Wo)
             cols = cols.reshape(G, Cg * kh * kw, P)                      # (G, C/G*kh*kw, N*Ho*Wo)
             w = weight.reshape(G, C_out // G, Cg * kh * kw)              # (G, C_out/G, C/G*kh*kw)
             y = _scratch("y", C_out * P, x.dtype).reshape(G, C_out // G, P)
@@ -100,29 +100,26 @@ class Conv2d(Function):
         if self.path == "depthwise":  # both gradients in one pass
             gx, gw = depthwise_backward(grad, x, weight.reshape(C_out, kh, kw), need_x, need_w, sh, sw, ph, pw, dh, dw)
             gw = None if gw is None else gw.reshape(weight.shape)
-        elif self.path == "pointwise":
-            w = weight.reshape(G, C_out // G, Cg)                        # (G, C_out/G, C/G)
-            g = grad.reshape(N, G, C_out // G, H * W)                    # (N, G, C_out/G, H*W)
-            if need_x:
-                gx = np.matmul(w.transpose(0, 2, 1), g).reshape(x.shape)  # (N, G, C/G, H*W) -> (N, C, H, W)
-            if need_w:
-                xT = _channels_first(x, "xT").reshape(G, Cg, N * H * W)  # (G, C/G, N*H*W)
-                gT = _channels_first(grad, "gT").reshape(G, C_out // G, N * H * W)  # (G, C_out/G, N*H*W)
-                gw = np.matmul(xT, gT.transpose(0, 2, 1))                # (G, C/G, C_out/G)
-                gw = gw.transpose(0, 2, 1).reshape(weight.shape)         # (C_out, C/G, 1, 1)
         else:
             P = N * Ho * Wo
             gT = _channels_first(grad, "gT").reshape(G, C_out // G, P)  # (G, C_out/G, N*Ho*Wo)
             w = weight.reshape(G, C_out // G, Cg * kh * kw)              # (G, C_out/G, C/G*kh*kw)
             buf = _scratch("cols", C * kh * kw * P, x.dtype)
             if need_w:  # recompute the columns rather than keep kh*kw copies of x alive
-                cols = im2col(x, *self.geometry, out=buf).reshape(G, Cg * kh * kw, P)  # (G, C/G*kh*kw, N*Ho*Wo)
+                if self.path == "pointwise":
+                    cols = _channels_first(x, "cols")                    # (C, N, H, W)
+                else:
+                    cols = im2col(x, *self.geometry, out=buf)            # (C*kh*kw, N*Ho*Wo)
+                cols = cols.reshape(G, Cg * kh * kw, P)                  # (G, C/G*kh*kw, N*Ho*Wo)
                 gw = np.matmul(cols, gT.transpose(0, 2, 1))              # (G, C/G*kh*kw, C_out/G): BLAS's fast orientation
                 gw = gw.transpose(0, 2, 1).reshape(weight.shape)         # (C_out, C/G, kh, kw)
             if need_x:
                 gcols = buf.reshape(G, Cg * kh * kw, P)                  # the columns are used up: reuse their memory
                 np.matmul(w.transpose(0, 2, 1), gT, out=gcols)           # (G, C/G*kh*kw, N*Ho*Wo)
-                gx = col2im(gcols.reshape(C * kh * kw, P), x.shape, *self.geometry)  # (N, C, H, W)
+                if self.path == "pointwise":
+                    gx = np.ascontiguousarray(gcols.reshape(C, N, H, W).transpose(1, 0, 2, 3))  # (N, C, H, W)
+                else:
+                    gx = col2im(gcols.reshape(C * kh * kw, P), x.shape, *self.geometry)  # (N, C, H, W)
         if not self.has_bias:
             return gx, gw
         return gx, gw, grad.sum(axis=(0, 2, 3))                          # (C_out,)
