@@ -140,7 +140,7 @@ for shape, c_out, k, stride, padding in [((3, 4, 9, 7), 5, 3, 1, 1), ((3, 4, 9, 
 # %%
 batch = run.pick(32, smoke=2, full=128)
 repeats = run.pick(3, smoke=1, full=9)
-layers = [(16, 32), (32, 16), (64, 8)]  # (channels, map size)
+layers = run.pick([(16, 32), (32, 16), (64, 8)], smoke=[(16, 8), (64, 4)])  # (channels, map size)
 rows = []
 for C, S in layers:
     x = tinycnn.randn(batch, C, S, S).numpy()
