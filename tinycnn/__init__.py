@@ -35,6 +35,9 @@ from tinycnn.gradcheck import gradcheck  # the function; the module stays import
 from tinycnn import nn  # noqa: E402
 from tinycnn import optim  # noqa: E402
 from tinycnn.summary import count_params, summary  # noqa: E402  (the function shadows the module name)
+from tinycnn.threads import apply_env as _apply_thread_env, get_num_threads, set_num_threads  # noqa: E402
+
+_apply_thread_env()  # TINYCNN_NUM_THREADS
 
 float32 = np.float32
 float64 = np.float64

@@ -55,6 +55,22 @@ class enable_grad(_GradMode):
     enabled = True
 
 
+# ---------------------------------------------------------------- profiling hook
+
+_profiler = None
+
+
+def set_profiler(profiler):
+    """Route every op's forward and backward through `profiler` (None: off, the default).
+
+    profiler.forward(fn, arrays, constants) must return fn.forward(*arrays, **constants),
+    profiler.backward(fn, grad) must return fn.backward(grad); they time the calls
+    (see tinycnn.bench.profile). When off, the cost is one test per op.
+    """
+    global _profiler
+    _profiler = profiler
+
+
 # ---------------------------------------------------------------- Function
 
 
@@ -107,7 +123,11 @@ class Function:
         ref = next((x.dtype for x in inputs if isinstance(x, Tensor) and x.dtype.kind == "f"), None)
         tensors = tuple(x if isinstance(x, Tensor) else _constant(x, ref) for x in inputs)
         fn.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
-        out = np.asarray(fn.forward(*(t.data for t in tensors), **constants))
+        arrays = tuple(t.data for t in tensors)
+        if _profiler is None:
+            out = np.asarray(fn.forward(*arrays, **constants))
+        else:
+            out = np.asarray(_profiler.forward(fn, arrays, constants))
         requires_grad = any(fn.needs_input_grad)
         result = Tensor(out, requires_grad=requires_grad, _raw=True)
         if requires_grad:
@@ -286,7 +306,7 @@ class Tensor:
                     f"backward(): the graph through {type(fn).__name__} was freed by an earlier "
                     "backward(); pass retain_graph=True to the first call to backward twice"
                 )
-            in_grads = fn.backward(g)
+            in_grads = fn.backward(g) if _profiler is None else _profiler.backward(fn, g)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             if len(in_grads) != len(fn.inputs):

@@ -3,12 +3,14 @@
 Each subcommand is a module of this package with `add_parser(subparsers)`,
 which registers its arguments and sets `run(args)` as the handler.
     layers   per-layer conv timings against PyTorch, kernel speed-ups
+    models   whole-network training step and inference against PyTorch
+    profile  where the time of one training step goes, per op type
 """
 import argparse
 
-from tinycnn.bench import layers
+from tinycnn.bench import layers, models, profile
 
-SUBCOMMANDS = (layers,)
+SUBCOMMANDS = (layers, models, profile)
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,117 @@
+"""Smoke tests of `tinycnn bench models` / `profile`, the profiler hook and the PyTorch twins."""
+import importlib
+
+import numpy as np
+import pytest
+
+import tinycnn
+import tinycnn.models
+from tinycnn.bench import main
+from tinycnn.bench.models import MODELS, build, measure_memory
+from tinycnn.bench.profile import OpProfiler
+from tinycnn.nn import functional as F
+
+engine = importlib.import_module("tinycnn.tensor")  # the module (tinycnn.tensor is the function)
+
+
+def test_models_prints_tables(capsys):
+    assert main(["models", "--models", "resnet20", "--batch", "2", "--repeats", "1", "--threads", "1",
+                 "--no-memory"]) == 0
+    out = capsys.readouterr().out
+    assert "NumPy float32 matmul" in out
+    for title in ("Training step", "Inference"):
+        assert title in out
+    assert out.count("resnet20") >= 2
+
+
+def test_memory_probe_reports_a_positive_peak():
+    mib = measure_memory("resnet20", "tinycnn", 2, 1)
+    assert mib is not None and 0 < mib < 2000
+
+
+def test_profile_prints_op_types(capsys):
+    assert main(["profile", "resnet20", "--batch", "2", "--repeats", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    for row in ("conv", "forward", "backward-input", "backward-weight", "BatchNorm", "optimizer (SGD step)",
+                "autograd + Python bookkeeping", "total step"):
+        assert row in out
+    assert engine._profiler is None  # switched off again
+
+
+def _grads(model, x, y, profiler=None):
+    for p in model.parameters():
+        p.grad = None
+    tinycnn.manual_seed(0)  # the same dropout masks
+    engine.set_profiler(profiler)
+    try:
+        F.cross_entropy(model(tinycnn.Tensor(x)), tinycnn.Tensor(y)).backward()
+    finally:
+        engine.set_profiler(None)
+    return {name: p.grad.numpy().copy() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("name", ["resnet20", "mobilenetv2"])
+def test_profiler_leaves_gradients_unchanged(name):
+    """The profiler splits conv backward in two calls: the gradients must not change."""
+    model = build(name)
+    x = np.random.default_rng(1).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    y = np.array([1, 7])
+    prof = OpProfiler()
+    plain, profiled = _grads(model, x, y), _grads(model, x, y, prof)
+    assert plain.keys() == profiled.keys()
+    for key in plain:
+        np.testing.assert_allclose(profiled[key], plain[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    kinds = {kind for kind, _ in prof.seconds}
+    assert "conv" in kinds and "BatchNorm" in kinds
+    if name == "mobilenetv2":
+        assert ("depthwise conv", "backward") in prof.seconds
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", list(MODELS))
+def test_twin_computes_the_same_logits(name):
+    torch = pytest.importorskip("torch")
+    from tinycnn.bench.twins import twin
+
+    model = build(name).eval()
+    tmodel = twin(model)
+    assert not tmodel.training
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    with tinycnn.no_grad():
+        ours = model(tinycnn.Tensor(x)).numpy()
+    with torch.no_grad():
+        theirs = tmodel(torch.from_numpy(x)).numpy()
+    scale = np.abs(theirs).max()
+    np.testing.assert_allclose(ours / scale, theirs / scale, atol=1e-5)
+
+
+@pytest.mark.torch
+def test_twin_trains_the_same_resnet20():
+    """Training mode (BatchNorm batch statistics): same loss and parameter gradients."""
+    torch = pytest.importorskip("torch")
+    from tinycnn.bench.twins import twin
+
+    model = build("resnet20").double()
+    tmodel = twin(model)
+    x = np.random.default_rng(0).standard_normal((4, 3, 32, 32))
+    y = np.array([0, 3, 5, 9])
+    loss = F.cross_entropy(model(tinycnn.Tensor(x)), tinycnn.Tensor(y))
+    loss.backward()
+    tloss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
+    tloss.backward()
+    assert loss.item() == pytest.approx(tloss.item(), rel=1e-10)
+    tparams = dict(tmodel.named_parameters())
+    for key, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tparams[key].grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=key)
+
+
+def test_twin_rejects_unknown_modules():
+    pytest.importorskip("torch")
+    from tinycnn.bench.twins import twin
+
+    class Odd(tinycnn.nn.Module):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="twin: no PyTorch twin for the tinycnn module Odd"):
+        twin(Odd())

@@ -1,0 +1,168 @@
+"""`tinycnn bench profile MODEL`: where the time of one training step goes.
+
+An `OpProfiler` is plugged into the autograd engine (`tinycnn.tensor.set_profiler`):
+every op's forward and backward call is timed and added to its op type's
+total. A convolution's backward is timed in two calls, one computing only
+the input gradient (backward-input: GEMM + col2im) and one only the weight
+gradient (backward-weight: im2col + GEMM), through the engine's
+`needs_input_grad` flags; depthwise convolutions compute both gradients in
+one fused pass and are timed as one. The rest of the step is measured too:
+the optimizer step, and "autograd + Python bookkeeping", the forward and
+backward time spent outside any op (module calls, Tensor and graph
+creation, the topological sort, summing gradients, freeing buffers).
+Memory allocation is not a separate row: NumPy allocates inside the ops,
+so its cost (page faults of fresh arrays) is part of each op's time.
+
+The step shown is the median (by total time) of --repeats profiled steps.
+"""
+from __future__ import annotations
+
+import gc
+import time
+from collections import defaultdict
+
+import numpy as np
+
+import tinycnn
+from tinycnn.tensor import set_profiler
+from tinycnn.bench.models import MODELS, batch_data, build
+from tinycnn.bench.table import print_table
+from tinycnn.bench.timing import set_threads, settle
+
+CATEGORY = {  # Function class name -> op type
+    "Conv2d": "conv",
+    "LinearFunction": "linear (fc)",
+    "BatchNormTrain": "BatchNorm",
+    "BatchNormEval": "BatchNorm",
+    "MaxPool2d": "pooling",
+    "AvgPool2d": "pooling",
+    "GlobalAvgPool2d": "pooling",
+    "AdaptiveAvgPool2d": "pooling",
+    "CrossEntropy": "loss",
+    "NLLLoss": "loss",
+    "LogSoftmax": "loss",
+    "MSELoss": "loss",
+    **{name: "shape (reshape, slice, pad, cat)" for name in
+       ("Reshape", "Permute", "Expand", "GetItem", "Cat", "Stack", "Pad", "ToDtype")},
+}
+ELEMENTWISE = "elementwise + activations"  # every other op: add, mul, relu, sigmoid, silu, ...
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("profile", help="time per op type of one training step of a network")
+    p.add_argument("model", choices=list(MODELS), help="the network")
+    p.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
+    p.add_argument("--threads", type=int, default=2, help="threads for BLAS and Numba (default 2)")
+    p.add_argument("--repeats", type=int, default=5, help="profiled steps; the median one is shown (default 5)")
+    p.set_defaults(run=run)
+
+
+class OpProfiler:
+    """Seconds and calls per (op type, phase), from the engine's hook."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+        self.calls = defaultdict(int)
+
+    def _add(self, key, seconds):
+        self.seconds[key] += seconds
+        self.calls[key] += 1
+
+    def forward(self, fn, arrays, constants):
+        t0 = time.perf_counter()
+        out = fn.forward(*arrays, **constants)
+        self._add(self._label(fn, "forward"), time.perf_counter() - t0)
+        return out
+
+    def backward(self, fn, grad):
+        if self._label(fn, "") == "conv" and all(fn.needs_input_grad[:2]):
+            return self._conv_backward(fn, grad)
+        t0 = time.perf_counter()
+        grads = fn.backward(grad)
+        self._add(self._label(fn, "backward"), time.perf_counter() - t0)
+        return grads
+
+    def _conv_backward(self, fn, grad):
+        """The weight (and bias) gradient, then the input gradient, in two timed calls."""
+        needs = fn.needs_input_grad
+        fn.needs_input_grad = (False, *needs[1:])
+        t0 = time.perf_counter()
+        _, gw, *gb = fn.backward(grad)
+        t1 = time.perf_counter()
+        fn.needs_input_grad = (True, False, *(False for _ in needs[2:]))
+        gx = fn.backward(grad)[0]
+        t2 = time.perf_counter()
+        fn.needs_input_grad = needs
+        self._add(("conv", "backward-weight"), t1 - t0)
+        self._add(("conv", "backward-input"), t2 - t1)
+        return (gx, gw, *gb)
+
+    @staticmethod
+    def _label(fn, phase):
+        name = type(fn).__name__
+        if name == "Conv2d" and getattr(fn, "path", None) == "depthwise":
+            return "depthwise conv" if not phase else ("depthwise conv", phase)
+        category = CATEGORY.get(name, ELEMENTWISE)
+        return category if not phase else (category, phase)
+
+
+def profile_step(model, x, y, opt) -> dict:
+    """One profiled training step: {"ops": {(type, phase): s}, "calls": ..., phases in s}."""
+    prof = OpProfiler()
+    tx, ty = tinycnn.Tensor(x), tinycnn.Tensor(y)
+    settle()
+    set_profiler(prof)
+    try:
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = tinycnn.nn.functional.cross_entropy(model(tx), ty)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        t3 = time.perf_counter()
+    finally:
+        set_profiler(None)
+    return {"ops": dict(prof.seconds), "calls": dict(prof.calls), "forward": t1 - t0, "backward": t2 - t1,
+            "optimizer": t3 - t2, "total": t3 - t0}
+
+
+def unprofiled_step(model, x, y, opt) -> float:
+    tx, ty = tinycnn.Tensor(x), tinycnn.Tensor(y)
+    settle()
+    t0 = time.perf_counter()
+    opt.zero_grad()
+    tinycnn.nn.functional.cross_entropy(model(tx), ty).backward()
+    opt.step()
+    return time.perf_counter() - t0
+
+
+def profile_rows(step: dict) -> list[list]:
+    """Table rows [op type, phase, calls, ms, % of step], largest first, then the rest of the step."""
+    total = step["total"]
+    rows = [[kind, phase, step["calls"][(kind, phase)], s * 1e3, 100 * s / total]
+            for (kind, phase), s in sorted(step["ops"].items(), key=lambda kv: -kv[1])]
+    for phase in ("forward", "backward"):
+        outside = step[phase] - sum(s for (_, p), s in step["ops"].items() if (p == "forward") == (phase == "forward"))
+        rows.append(["autograd + Python bookkeeping", phase, None, outside * 1e3, 100 * outside / total])
+    rows.append(["optimizer (SGD step)", "", None, step["optimizer"] * 1e3, 100 * step["optimizer"] / total])
+    rows.append(["total step", "", None, total * 1e3, 100.0])
+    return rows
+
+
+def run(args) -> int:
+    set_threads(args.threads)
+    model = build(args.model)
+    x, y = batch_data(args.batch)
+    opt = tinycnn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    model.train()
+    unprofiled_step(model, x, y, opt)  # warm-up: JIT caches, scratch buffers
+    plain = float(np.median([unprofiled_step(model, x, y, opt) for _ in range(args.repeats)]))
+    steps = sorted((profile_step(model, x, y, opt) for _ in range(args.repeats)), key=lambda s: s["total"])
+    step = steps[len(steps) // 2]
+    gc.collect()
+    title = (f"tinycnn bench profile {args.model}: one training step, batch {args.batch}, float32, "
+             f"{args.threads} threads (median of {args.repeats} profiled steps; "
+             f"unprofiled step: {plain * 1e3:.1f} ms)")
+    print_table(["op type", "phase", "calls", "ms", "% of step"], profile_rows(step), title)
+    return 0
