@@ -184,7 +184,7 @@ paper_bflops = {"b0": 0.39, "b1": 0.70, "b2": 1.0, "b3": 1.8}
 pub_rows = []
 for name in published:
     w, d, R, _ = COEFFICIENTS[name]
-    model = models.create(f"efficientnet_{name}")
+    model = models.create(f"efficientnet_{name}", num_classes=1000)
     facts, macs, rest = stage_facts(model, R)
     if name == "b0":
         pub_facts0, pub_macs0, pub_outside = facts, macs, rest
