@@ -7,7 +7,6 @@
     tinycnn bench ...
 """
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from tinycnn import __version__
 
 DESCRIPTION = "tinycnn: a from-scratch CNN framework in NumPy and Numba; train and inspect CIFAR models."
+THREADS_HELP = "CPU threads for NumPy's BLAS and the Numba kernels (default: $TINYCNN_NUM_THREADS, else all cores)"
 DATA_HELP = ("CIFAR archive (.tar.gz), its extracted folder, or a folder holding either; "
              "default: $TINYCNN_DATA, then the project's data/ folder, else download")
 
@@ -54,7 +54,8 @@ def _milestones(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated iteration counts, e.g. 32000,48000, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated iteration counts, e.g. 32000,48000, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", metavar="PATH", help=DATA_HELP)
     train.add_argument("--out", metavar="DIR", help="run folder (default: runs/MODEL-DATE-TIME)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out from its last epoch")
-    train.add_argument("--threads", type=_positive_int, help="CPU threads for NumPy's BLAS and Numba")
+    train.add_argument("--threads", type=_positive_int, help=THREADS_HELP)
     train.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
     evaluate = commands.add_parser(
@@ -107,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="model name, for a checkpoint holding only a state_dict")
     evaluate.add_argument("--dataset", choices=["cifar10", "cifar100"], help="for a bare state_dict (default cifar10)")
     evaluate.add_argument("--batch-size", type=_positive_int, default=1000, help="default 1000")
-    evaluate.add_argument("--out", metavar="DIR", help="where confusion_matrix.png goes (default: beside the checkpoint)")
-    evaluate.add_argument("--threads", type=_positive_int, help="CPU threads for NumPy's BLAS and Numba")
+    evaluate.add_argument("--out", metavar="DIR",
+                          help="where confusion_matrix.png goes (default: beside the checkpoint)")
+    evaluate.add_argument("--threads", type=_positive_int, help=THREADS_HELP)
 
     listing = commands.add_parser(
         "models", help="list the model zoo with parameters and MACs",
@@ -147,18 +149,11 @@ def main(argv=None) -> int:
 
 
 def set_threads(n: int | None):
-    """Use n threads in Numba and (through threadpoolctl, when installed) in NumPy's BLAS."""
-    if n is None:
-        return
-    import numba
+    """--threads N (see THREADS_HELP); None leaves the thread counts alone."""
+    if n is not None:
+        from tinycnn.threads import set_num_threads
 
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        os.environ["OPENBLAS_NUM_THREADS"] = str(n)  # honoured by BLAS libraries loaded after this point
-        return
-    threadpool_limits(n)
+        set_num_threads(n)
 
 
 def cmd_train(args) -> int:

@@ -158,7 +158,8 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
 
 # ---------------------------------------------------------------- the loop
 
-def train_one_epoch(model, loader, optimizer, scheduler, config: TrainConfig, epoch: int, progress: bool = True) -> dict:
+def train_one_epoch(model, loader, optimizer, scheduler, config: TrainConfig, epoch: int,
+                    progress: bool = True) -> dict:
     """One pass over the training set; raises TrainingDiverged on a NaN/inf loss."""
     from tqdm import tqdm
 
@@ -186,16 +187,17 @@ def train_one_epoch(model, loader, optimizer, scheduler, config: TrainConfig, ep
         seen += len(y)
         loss_sum += value * len(y)
         correct += int(np.sum(logits.data.argmax(axis=1) == y))
-        bar.update()
         bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%",
-                        img_s=f"{seen / (time.perf_counter() - start):.0f}")
+                        img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
+        bar.update()
     bar.close()
     seconds = time.perf_counter() - start
     return {"train_loss": loss_sum / seen, "train_acc": correct / seen, "train_seconds": seconds,
             "data_seconds": data_seconds, "img_per_s": seen / seconds}
 
 
-def fit(config: TrainConfig, out, data=None, resume: bool = False, progress: bool = True, on_epoch_end=None) -> list[dict]:
+def fit(config: TrainConfig, out, data=None, resume: bool = False, progress: bool = True,
+        on_epoch_end=None) -> list[dict]:
     """Train `config.model` as `config` says, writing everything into the folder `out`;
     returns the per-epoch metrics. resume=True continues the run saved in `out`.
     on_epoch_end(epoch, metrics) is called after each epoch's checkpoint is written."""

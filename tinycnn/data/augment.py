@@ -65,7 +65,8 @@ def cutout(x: np.ndarray, size: int, generator: np.random.Generator | None = Non
     cx = generator.integers(0, w, size=n)[:, None, None]  # (N, 1, 1)
     ys = np.arange(h)[None, :, None] - cy  # (N, H, 1) row offsets from the centre
     xs = np.arange(w)[None, None, :] - cx  # (N, 1, W)
-    inside = (ys >= -(size // 2)) & (ys < size - size // 2) & (xs >= -(size // 2)) & (xs < size - size // 2)  # (N, H, W)
+    low, high = -(size // 2), size - size // 2  # the square spans offsets [low, high) around the centre
+    inside = (ys >= low) & (ys < high) & (xs >= low) & (xs < high)  # (N, H, W)
     return np.where(inside[:, None], np.zeros((), x.dtype), x)
 
 
