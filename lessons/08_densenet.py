@@ -91,7 +91,8 @@ def small_densenet():
 
 
 def reuse_map(dense_block, c0, k):
-    """(L, L) matrix: row l-1 = mean |w| of layer l's conv2 over the channels from source s (0 = block input)."""
+    """(L, L) matrix: row l-1 = mean |w| of layer l's conv2 over the channels from source s (0 = block input),
+    divided by the row's largest value (the initial weight scale ~ 1 / sqrt(fan-in) shrinks as l grows)."""
     layers = list(dense_block.children())
     heat = np.full((len(layers), len(layers)), np.nan)
     for l, layer in enumerate(layers, start=1):
@@ -99,7 +100,7 @@ def reuse_map(dense_block, c0, k):
         bounds = [0, c0] + [c0 + j * k for j in range(1, l)]
         for s in range(l):
             heat[l - 1, s] = w[:, bounds[s]:bounds[s + 1]].mean()
-    return heat / np.nanmax(heat)
+    return heat / np.nanmax(heat, axis=1, keepdims=True)
 
 
 tinycnn.manual_seed(0)
@@ -163,7 +164,7 @@ for ax, heat, title in zip(axes[:4], init_maps + trained_maps,
     ax.set_xlabel("source (block input, layer s)")
     ax.set_ylabel("target layer l")
     ax.set_title(title, fontsize=9)
-fig.colorbar(im, ax=axes[3], fraction=0.046, label="mean |w| (normalised)")
+fig.colorbar(im, ax=axes[3], fraction=0.046, label="mean |w| / row max")
 ax = axes[4]
 ls = [m[0] for m in memory]
 ax.plot(ls, [m[1] / 1e6 for m in memory], "o-", label="stored concatenations (naive)")
