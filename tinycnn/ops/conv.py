@@ -111,8 +111,7 @@ class Conv2d(Function):
                 else:
                     cols = im2col(x, *self.geometry, out=buf)            # (C*kh*kw, N*Ho*Wo)
                 cols = cols.reshape(G, Cg * kh * kw, P)                  # (G, C/G*kh*kw, N*Ho*Wo)
-                gw = np.matmul(cols, gT.transpose(0, 2, 1))              # (G, C/G*kh*kw, C_out/G): BLAS's fast orientation
-                gw = gw.transpose(0, 2, 1).reshape(weight.shape)         # (C_out, C/G, kh, kw)
+                gw = _weight_grad(gT, cols).reshape(weight.shape)         # (C_out, C/G, kh, kw)
             if need_x:
                 gcols = buf.reshape(G, Cg * kh * kw, P)                  # the columns are used up: reuse their memory
                 np.matmul(w.transpose(0, 2, 1), gT, out=gcols)           # (G, C/G*kh*kw, N*Ho*Wo)
@@ -132,6 +131,19 @@ class Conv2d(Function):
         if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
             return "pointwise"
         return "im2col"
+
+
+def _weight_grad(gT, cols):
+    """gT @ cols^T, summed over all N*Ho*Wo columns: (G, C_out/G, K) from
+    gT: (G, C_out/G, P) and cols: (G, K, P).
+
+    Computed as (cols @ gT^T)^T when K >= C_out/G: OpenBLAS is up to 10x slower
+    when the first operand has fewer rows than the second (a short, very long
+    reduction), so the taller one goes first.
+    """
+    if cols.shape[1] >= gT.shape[1]:
+        return np.matmul(cols, gT.transpose(0, 2, 1)).transpose(0, 2, 1)  # (G, K, C_out/G) -> (G, C_out/G, K)
+    return np.matmul(gT, cols.transpose(0, 2, 1))                        # (G, C_out/G, K)
 
 
 def _channels_first(a, name):
