@@ -59,21 +59,24 @@ for i in range(1, 8):
 # ## 2. One dimension at a time vs all three
 # Each of these doubles B0's FLOPs in its own way (up to rounding): depth x2,
 # width x sqrt(2), resolution x sqrt(2) -- or the compound phi = 1
-# (d = 1.2, w = 1.1, r = 1.15, FLOPs x 1.92). The paper's Fig. 3 and 4: the
-# compound one gets more accuracy out of the same FLOPs.
+# (d = 1.2, w = 1.1, r = 1.15, FLOPs x 1.92), built with the paper's
+# rounding (layers rounded up: 1.2 x 1 layer -> 2) and with nearest-integer
+# rounding (`exact=True`). The paper's Fig. 3 and 4: the compound one gets
+# more accuracy out of the same FLOPs.
 
 # %%
 variants = {"B0": (1.0, 1.0, 224), "depth x2": (1.0, 2.0, 224), "width x1.41": (2 ** 0.5, 1.0, 224),
             "resolution x1.41": (1.0, 1.0, round(224 * 2 ** 0.5)),
-            "compound phi=1": (BETA, ALPHA, round(224 * GAMMA))}
+            "compound phi=1": (BETA, ALPHA, round(224 * GAMMA)),
+            "compound phi=1 exact": (BETA, ALPHA, round(224 * GAMMA))}
 scaled = {}
-for name, (w, d, R) in variants.items():
-    scaled[name] = count(EfficientNet(w, d, R), R)
+for name, (w, d, R) in variants.items():  # the paper's rounding; the last: nearest integers (exact=True)
+    scaled[name] = count(EfficientNet(w, d, R, exact=name.endswith("exact")), R)
 b0_params, b0_macs = scaled["B0"]
-print(f"{'variant':>17s} {'(w, d, R)':>18s} {'params':>10s} {'MMACs':>8s} {'x B0 MACs':>9s}")
+print(f"{'variant':>20s} {'(w, d, R)':>18s} {'params':>10s} {'MMACs':>8s} {'x B0 MACs':>9s}")
 for name, (w, d, R) in variants.items():
     params, macs = scaled[name]
-    print(f"{name:>17s} {f'({w:.2f}, {d:.1f}, {R})':>18s} {params / 1e6:9.2f}M {macs / 1e6:8.1f} {macs / b0_macs:9.2f}")
+    print(f"{name:>20s} {f'({w:.2f}, {d:.1f}, {R})':>18s} {params / 1e6:9.2f}M {macs / 1e6:8.1f} {macs / b0_macs:9.2f}")
 
 # %% [markdown]
 # ## 3. B0..B3 as published, and a network for any phi
@@ -101,22 +104,32 @@ for phi in phis:
     model = efficientnet(phi)
     R = model.input_size[1]
     params, macs = count(model, R)
-    by_phi.append((phi, R, params, macs))
-print(f"{'phi':>3s} {'R':>4s} {'params':>8s} {'GMACs':>6s} {'x phi=0':>7s} {'1.92^phi':>8s}")
-for phi, R, params, macs in by_phi:
-    print(f"{phi:3d} {res(R):4d} {params / 1e6:7.2f}M {macs / 1e9:6.3f} {macs / by_phi[0][3]:7.2f} "
-          f"{(ALPHA * BETA ** 2 * GAMMA ** 2) ** phi:8.2f}")
+    blocks = sum(len(model.features[i]) for i in range(1, 8))
+    by_phi.append((phi, R, params, macs, blocks))
+print(f"{'phi':>3s} {'R':>4s} {'blocks':>6s} {'16 d':>5s} {'params':>8s} {'GMACs':>6s} {'x phi=0':>7s} {'1.92^phi':>8s}")
+for phi, R, params, macs, blocks in by_phi:
+    print(f"{phi:3d} {res(R):4d} {blocks:6d} {16 * ALPHA ** phi:5.1f} {params / 1e6:7.2f}M {macs / 1e9:6.3f} "
+          f"{macs / by_phi[0][3]:7.2f} {(ALPHA * BETA ** 2 * GAMMA ** 2) ** phi:8.2f}")
+# %% [markdown]
+# Note the rounding: `efficientnet(phi)` rounds every stage's layer count
+# *up* (ceil(n d)), so at phi = 1 each 1-layer stage already gets 2 layers:
+# 23 MBConv blocks instead of 16 x 1.2 = 19.2, and about 2.6x B0's MACs
+# instead of 1.92x. Its width and depth are B2's (1.1, 1.2), and so are its
+# parameters and MACs. The homework builds the same networks with
+# nearest-integer rounding (`exact=True`), which follows the law closely.
+
+# %%
 params_only = [(phi, tinycnn.count_params(efficientnet(phi))) for phi in run.pick(range(8), smoke=range(3))]
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
 ax = axes[0]
 names = list(variants)
-ax.bar(range(len(names)), [scaled[n][1] / b0_macs for n in names], color=["gray", "C0", "C1", "C2", "C3"])
+ax.bar(range(len(names)), [scaled[n][1] / b0_macs for n in names], color=["gray", "C0", "C1", "C2", "C3", "C4"])
 ax.axhline(2, color="k", ls=":", lw=0.8)
 ax.set_xticks(range(len(names)), [n.replace(" ", "\n") for n in names], fontsize=8)
 ax.set_ylabel("MACs / B0 MACs")
-ax.set_title("Ways to double the FLOPs (counted)")
+ax.set_title("Ways to double the FLOPs (counted)", fontsize=10)
 ax = axes[1]
 ax.plot([p[0] for p in by_phi], [p[3] / 1e9 for p in by_phi], "o-", label="efficientnet(phi), counted")
 ax.plot([p[0] for p in by_phi], [by_phi[0][3] / 1e9 * 1.92 ** p[0] for p in by_phi], "k:", label="B0 x 1.92^phi")
