@@ -21,7 +21,6 @@ from tinycnn.bench import norm_pool
 from tinycnn.bench.table import print_table
 from tinycnn.bench.timing import median_times, set_threads, try_import_torch
 from tinycnn.kernels import depthwise, im2col
-from tinycnn.nn import functional as F
 from tinycnn.ops.conv import Conv2d
 
 # (label, times used in the network, C_in, C_out, H=W, kernel, stride, groups)
