@@ -1,6 +1,7 @@
 """Activation functions, each with its derivative beside it."""
 import numpy as np
 
+from tinycnn.kernels import activation as kernels
 from tinycnn.ops.shape import _dim
 from tinycnn.tensor import Function
 
@@ -13,17 +14,21 @@ class ReLU(Function):
 
     def backward(self, grad):
         (out,) = self.saved_tensors
-        return grad * (out > 0)
+        return kernels.relu_backward(grad, out)  # grad * (out > 0), in one pass
 
 
 class ReLU6(Function):
+    """Saves its output, not x: 0 < out < 6 exactly where 0 < x < 6, and the
+    output is kept alive by the next layer anyway (x can be freed)."""
+
     def forward(self, x):
-        self.save_for_backward(x)
-        return np.clip(x, 0, 6)
+        out = np.clip(x, 0, 6)
+        self.save_for_backward(out)
+        return out
 
     def backward(self, grad):
-        (x,) = self.saved_tensors
-        return grad * ((x > 0) & (x < 6))
+        (out,) = self.saved_tensors
+        return kernels.relu6_backward(grad, out)  # grad * ((out > 0) & (out < 6)), in one pass
 
 
 class LeakyReLU(Function):
@@ -66,16 +71,19 @@ class Tanh(Function):
 
 
 class SiLU(Function):
-    """silu(x) = x * sigmoid(x) (swish); d/dx = s + x s (1 - s)."""
+    """silu(x) = x * sigmoid(x) (swish); d/dx = s + x s (1 - s).
+
+    Fused Numba kernels (NumPy references in tinycnn.kernels.activation); the
+    backward recomputes s = sigmoid(x) rather than keeping a second array alive.
+    """
 
     def forward(self, x):
-        s = _sigmoid(x)
-        self.save_for_backward(x, s)
-        return x * s
+        self.save_for_backward(x)
+        return kernels.silu(x)  # x * s
 
     def backward(self, grad):
-        x, s = self.saved_tensors
-        return grad * (s * (1 + x * (1 - s)))
+        (x,) = self.saved_tensors
+        return kernels.silu_backward(grad, x)  # grad * (s * (1 + x * (1 - s)))
 
 
 class Hardsigmoid(Function):
