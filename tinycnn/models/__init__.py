@@ -3,7 +3,7 @@ configurations; `create(name)` builds one, `list_models()` lists them.
 
 Importing a family file runs its `@register_model` decorators: add one line
 per family below."""
-from tinycnn.models.registry import create, list_models, register_model  # noqa: F401
+from tinycnn.models.registry import create, default_num_classes, input_size, list_models, register_model  # noqa: F401
 from tinycnn.models import resnet  # noqa: F401, E402  ResNet-20..110, ResNet-18..152, stochastic depth
 from tinycnn.models import preact_resnet  # noqa: F401, E402  pre-activation ResNet-110/164/1001, -50
 from tinycnn.models import wide_resnet  # noqa: F401, E402  WRN-16-4, WRN-28-10, WRN-40-4, wide_resnet50_2

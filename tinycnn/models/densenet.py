@@ -33,7 +33,7 @@ from collections import OrderedDict
 
 import tinycnn
 from tinycnn import nn
-from tinycnn.models.registry import register_model
+from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.tensor import Tensor
 
 
@@ -197,7 +197,7 @@ def densenet_bc_100_12(num_classes: int = 10, growth_rate: int = 12, drop_rate: 
                           drop_rate=drop_rate)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def densenet121(num_classes: int = 1000, drop_rate: float = 0.0) -> DenseNet:
     """DenseNet-121 (BC, k=32) for ImageNet, torchvision's twin: 7,978,856 params with 1000 classes."""
     return DenseNet(32, (6, 12, 24, 16), 64, compression=0.5, drop_rate=drop_rate, num_classes=num_classes)

@@ -50,7 +50,7 @@ from functools import partial
 
 from tinycnn import nn
 from tinycnn.models.mobilenet_v2 import ConvBNActivation
-from tinycnn.models.registry import register_model
+from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.rounding import make_divisible
 from tinycnn.tensor import Tensor
 
@@ -212,49 +212,49 @@ def _efficientnet_b(name: str, num_classes: int, **kwargs) -> EfficientNet:
     return EfficientNet(width, depth, resolution, num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def efficientnet_b0(num_classes: int = 1000, **kwargs) -> EfficientNet:
     """EfficientNet-B0 (1.0, 1.0, 224, 0.2): 5,288,548 params with 1000 classes (torchvision)."""
     return _efficientnet_b("b0", num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def efficientnet_b1(num_classes: int = 1000, **kwargs) -> EfficientNet:
     """EfficientNet-B1 (1.0, 1.1, 240, 0.2): 7,794,184 params (torchvision)."""
     return _efficientnet_b("b1", num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def efficientnet_b2(num_classes: int = 1000, **kwargs) -> EfficientNet:
     """EfficientNet-B2 (1.1, 1.2, 260, 0.3): 9,109,994 params (torchvision)."""
     return _efficientnet_b("b2", num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def efficientnet_b3(num_classes: int = 1000, **kwargs) -> EfficientNet:
     """EfficientNet-B3 (1.2, 1.4, 300, 0.3): 12,233,232 params (torchvision)."""
     return _efficientnet_b("b3", num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def efficientnet_b4(num_classes: int = 1000, **kwargs) -> EfficientNet:
     """EfficientNet-B4 (1.4, 1.8, 380, 0.4): 19,341,616 params (torchvision)."""
     return _efficientnet_b("b4", num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def efficientnet_b5(num_classes: int = 1000, **kwargs) -> EfficientNet:
     """EfficientNet-B5 (1.6, 2.2, 456, 0.4): 30,389,784 params (torchvision)."""
     return _efficientnet_b("b5", num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def efficientnet_b6(num_classes: int = 1000, **kwargs) -> EfficientNet:
     """EfficientNet-B6 (1.8, 2.6, 528, 0.5): 43,040,704 params (torchvision)."""
     return _efficientnet_b("b6", num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def efficientnet_b7(num_classes: int = 1000, **kwargs) -> EfficientNet:
     """EfficientNet-B7 (2.0, 3.1, 600, 0.5): 66,347,960 params (torchvision)."""
     return _efficientnet_b("b7", num_classes, **kwargs)

@@ -39,7 +39,7 @@ paper uses ReLU: pass `activation=nn.ReLU6` for timm's exact function.
 from __future__ import annotations
 
 from tinycnn import nn
-from tinycnn.models.registry import register_model
+from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.rounding import make_divisible
 from tinycnn.tensor import Tensor
 
@@ -124,7 +124,7 @@ class MobileNetV1(nn.Module):
         return self.classifier(self.dropout(x))      # (N, num_classes)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def mobilenet_v1(num_classes: int = 1000, width_mult: float = 1.0, resolution_mult: float = 1.0,
                  **kwargs) -> MobileNetV1:
     """alpha MobileNet-(rho * 224) for ImageNet; 1.0 MobileNet-224 has 4,231,976

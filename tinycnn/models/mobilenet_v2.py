@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tinycnn import nn
-from tinycnn.models.registry import register_model
+from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.rounding import make_divisible
 from tinycnn.tensor import Tensor
 
@@ -146,7 +146,7 @@ class MobileNetV2(nn.Module):
         return self.classifier(x)           # (N, num_classes)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def mobilenet_v2(num_classes: int = 1000, width_mult: float = 1.0, **kwargs) -> MobileNetV2:
     """MobileNetV2 for ImageNet, torchvision's twin: 3,504,872 params (1.0, 1000 classes), 300M MACs at 224."""
     return MobileNetV2(num_classes, width_mult, **kwargs)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from tinycnn import nn
-from tinycnn.models.registry import register_model
+from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.resnet import conv1x1, conv3x3, drop_path, init_resnet_weights, squeeze_excitation, \
     stochastic_depth_rates
 from tinycnn.nn import functional as F
@@ -221,7 +221,7 @@ def preact_resnet1001(num_classes: int = 10, **kwargs) -> PreActResNet:
     return cifar_preact_resnet(1001, True, num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def preact_resnet50(num_classes: int = 1000, **kwargs) -> PreActResNet:
     """ImageNet pre-act ResNet-50, timm's `resnetv2_50` (keys and 25,549,352 parameters)."""
     return PreActResNet(PreActBottleneck, [3, 4, 6, 3], [256, 512, 1024, 2048], num_classes, stem="imagenet",

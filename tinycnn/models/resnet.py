@@ -36,7 +36,7 @@ wide_resnet.py and senet.py):
 from __future__ import annotations
 
 from tinycnn import nn
-from tinycnn.models.registry import register_model
+from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.nn import functional as F
 from tinycnn.tensor import Tensor
 
@@ -326,31 +326,31 @@ def resnet110_stochastic_depth(num_classes: int = 10, drop_path_rate: float = 0.
     return cifar_resnet(110, num_classes, drop_path_rate=drop_path_rate, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def resnet18(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNet-18: 11,689,512 parameters, 1.82 GMACs at 224x224."""
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def resnet34(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNet-34: 21,797,672 parameters, 3.6 GMACs."""
     return ResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def resnet50(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNet-50: 25,557,032 parameters, 4.1 GMACs."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def resnet101(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNet-101: 44,549,160 parameters, 7.8 GMACs."""
     return ResNet(Bottleneck, [3, 4, 23, 3], num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def resnet152(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNet-152: 60,192,808 parameters, 11.5 GMACs."""
     return ResNet(Bottleneck, [3, 8, 36, 3], num_classes=num_classes, **kwargs)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 
 from tinycnn import nn
-from tinycnn.models.registry import register_model
+from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.resnet import Bottleneck, CifarResNet, ResNet, conv1x1, conv3x3
 from tinycnn.ops import cat
 from tinycnn.tensor import Tensor
@@ -60,7 +60,7 @@ def resnext29_16x64d(num_classes: int = 10, **kwargs) -> CifarResNet:
     return resnext_cifar(16, 64, num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def resnext50_32x4d(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNeXt-50 (32x4d): 25,028,904 parameters, 4.3 GMACs (torchvision)."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, groups=32, width_per_group=4, **kwargs)

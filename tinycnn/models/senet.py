@@ -17,7 +17,7 @@ on ResNeXt. This file registers the SE-ResNets of the paper:
 """
 from __future__ import annotations
 
-from tinycnn.models.registry import register_model
+from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.resnet import Bottleneck, CifarResNet, ResNet, cifar_resnet
 
 
@@ -39,7 +39,7 @@ def se_resnet110(num_classes: int = 10, se_ratio: float = 1 / 16, **kwargs) -> C
     return cifar_resnet(110, num_classes, se=True, se_ratio=se_ratio, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def se_resnet50(num_classes: int = 1000, se_ratio: float = 1 / 16, **kwargs) -> ResNet:
     """SE-ResNet-50 (ImageNet, r = 16): timm's seresnet50, 28,088,024 parameters, 3.9 GMACs."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, se=True, se_ratio=se_ratio, **kwargs)

@@ -25,7 +25,7 @@ wide inside (base width 128), torchvision's keys, 68,883,240 parameters.
 from __future__ import annotations
 
 from tinycnn.models.preact_resnet import PreActBasicBlock, PreActResNet
-from tinycnn.models.registry import register_model
+from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.resnet import Bottleneck, ResNet
 
 
@@ -67,7 +67,7 @@ def wrn40_4(num_classes: int = 10, **kwargs) -> WideResNet:
     return WideResNet(40, 4, num_classes=num_classes, **kwargs)
 
 
-@register_model
+@register_model(input_size=IMAGENET_INPUT)
 def wide_resnet50_2(num_classes: int = 1000, **kwargs) -> ResNet:
     """torchvision's Wide ResNet-50-2: 68,883,240 parameters, 11.4 GMACs."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, width_per_group=128, **kwargs)
