@@ -17,6 +17,7 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 from _common import setup
 
 import tinycnn
@@ -101,8 +102,10 @@ fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
 ax = axes[0]
 for i, (name, (gmacs, mparams, acc)) in enumerate(published.items()):
     ax.scatter(gmacs, acc, s=12 * mparams ** 0.8, color=f"C{i % 10}", alpha=0.7)
-    ax.annotate(name, (gmacs, acc), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    offset = {"SE-ResNet-50": (-62, 6), "ResNet-152": (4, -9), "WRN-50-2": (-40, 6)}.get(name, (4, 2))
+    ax.annotate(name, (gmacs, acc), fontsize=7, xytext=offset, textcoords="offset points")
 ax.set_xscale("log")
+ax.xaxis.set_minor_formatter(NullFormatter())
 ax.set_xlabel("G mult-adds per image (224 px)")
 ax.set_ylabel("ImageNet top-1 (%)")
 ax.set_title("Published (papers): marker area ~ parameters", fontsize=9)
@@ -112,6 +115,10 @@ for ax, column, label in ((axes[1], 2, "M MACs per image (counted, 32 px)"), (ax
         ax.scatter(x, 100 * row[3], s=40, color=f"C{i % 10}")
         ax.annotate(row[0], (x, 100 * row[3]), fontsize=7, xytext=(4, 2), textcoords="offset points")
     ax.set_xscale("log")
+    xs = [row[column] / (1e6 if column == 2 else 1) for row in results]
+    ticks = [t for t in (f * 10.0 ** e for e in range(-1, 8) for f in (1, 2, 5)) if min(xs) / 1.5 <= t <= max(xs) * 1.5]
+    ax.set_xticks(ticks, [f"{t:g}" if t < 1e4 else f"{t / 1e3:g}k" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(label)
     ax.set_ylabel(f"CIFAR-10 test accuracy (%), {n_test} images")
     ax.axhline(10, color="gray", lw=0.7, ls=":")
