@@ -150,7 +150,8 @@ for L in depths:
     for h in hooks:
         h.remove()
     memory.append((L, sum(stored), out.numel() * 4))
-print(f"{'layers':>6s} {'concatenated inputs (MB)':>25s} {'block output (MB)':>18s}   (1 image, 32x32, c0 = 24, k = 12)")
+print("1 image, 32x32, c0 = 24, k = 12, bottleneck layers")
+print(f"{'layers':>6s} {'concatenated inputs (MB)':>25s} {'block output (MB)':>18s}")
 for L, concat_bytes, out_bytes in memory:
     print(f"{L:6d} {concat_bytes / 1e6:25.2f} {out_bytes / 1e6:18.2f}")
 

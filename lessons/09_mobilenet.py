@@ -117,7 +117,8 @@ ax = axes[0]
 a = [r[0] for r in alpha_rows]
 scale = (base / 224) ** 2
 ax.plot(a, [r[2] / 1e6 for r in alpha_rows], "o-", label="counted (tinycnn.summary)")
-ax.plot(a, [paper_alpha[x][0] * scale for x in a], "s--", label="paper Table 6" + ("" if base == 224 else " (rescaled)"))
+rescaled = "" if base == 224 else " (rescaled)"
+ax.plot(a, [paper_alpha[x][0] * scale for x in a], "s--", label="paper Table 6" + rescaled)
 ax.plot(a, [paper_alpha[1.0][0] * scale * x ** 2 for x in a], "k:", label="569M x alpha^2")
 ax.set_xlabel("width multiplier alpha")
 ax.set_ylabel("M mult-adds per image")
@@ -126,7 +127,7 @@ ax.legend(fontsize=8)
 ax = axes[1]
 rs = [r[0] for r in rho_rows]
 ax.plot(rs, [r[2] / 1e6 for r in rho_rows], "o-", label="counted")
-ax.plot(rs, [paper_rho[x][0] * scale for x in rs], "s--", label="paper Table 7" + ("" if base == 224 else " (rescaled)"))
+ax.plot(rs, [paper_rho[x][0] * scale for x in rs], "s--", label="paper Table 7" + rescaled)
 ax.plot(rs, [paper_rho[224][0] * scale * (x / 224) ** 2 for x in rs], "k:", label="569M x rho^2")
 ax.set_xlabel("input resolution rho * 224")
 ax.set_ylabel("M mult-adds per image")

@@ -17,7 +17,6 @@
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 from _common import setup
 
 import tinycnn

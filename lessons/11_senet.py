@@ -63,11 +63,13 @@ for plain, with_se in pairs:
     sp = tinycnn.summary(models.create(plain), (3, 32, 32), print_table=False)
     ss = tinycnn.summary(models.create(with_se), (3, 32, 32), print_table=False)
     for name, s_ in ((plain, sp), (with_se, ss)):
-        extra = "" if s_ is sp else f"{ss.total_params / sp.total_params - 1:8.1%} {ss.total_macs / sp.total_macs - 1:7.2%}"
+        extra = "" if s_ is sp else (f"{ss.total_params / sp.total_params - 1:8.1%} "
+                                     f"{ss.total_macs / sp.total_macs - 1:7.2%}")
         print(f"{name:>12s} {s_.total_params:10,} {s_.total_macs / 1e6:10.2f} {extra}")
 p50 = tinycnn.count_params(models.create("resnet50", num_classes=1000))
 p50se = tinycnn.count_params(models.create("se_resnet50", num_classes=1000))
-print(f"{'resnet50':>12s} {p50:10,}\n{'se_resnet50':>12s} {p50se:10,} {p50se / p50 - 1:8.1%}   (ImageNet, 1000 classes)")
+print(f"{'resnet50':>12s} {p50:10,}")
+print(f"{'se_resnet50':>12s} {p50se:10,} {p50se / p50 - 1:8.1%}   (ImageNet, 1000 classes)")
 
 # %% [markdown]
 # ## 3. What the excitations learn
@@ -93,8 +95,8 @@ model, loaded = train_or_load_se_resnet(checkpoint, data, epochs=epochs, train_s
 x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
 means = collect_excitations(model, x_test, y_test, num_classes=10)
 spread = class_spread(means)
-print(f"SE-ResNet-{6 * n_blocks + 2} (widths {widths}), {'loaded' if loaded else f'trained {epochs} epoch(s) on {train_size} images'}; "
-      f"excitations of {n_test} test images")
+how = "loaded" if loaded else f"trained {epochs} epoch(s) on {train_size} images"
+print(f"SE-ResNet-{6 * n_blocks + 2} (widths {widths}), {how}; excitations of {n_test} test images")
 for name, value in spread.items():
     print(f"  {name:12s} C = {means[name].shape[1]:3d}  spread across classes {value:.4f}  "
           f"mean excitation {np.nanmean(means[name]):.3f}")

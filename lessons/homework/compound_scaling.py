@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from _common import setup  # noqa: E402
 
 import tinycnn  # noqa: E402
-from tinycnn import models, nn  # noqa: E402
+from tinycnn import models  # noqa: E402
 from tinycnn.models.efficientnet import ALPHA, BETA, COEFFICIENTS, GAMMA, EfficientNet  # noqa: E402
 
 run = setup("hw_compound")
