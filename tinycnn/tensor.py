@@ -290,6 +290,7 @@ class Tensor:
                 raise ValueError(f"backward(): grad has shape {grad.shape}, expected {self.shape}")
 
         grads = {id(self): grad}
+        summed = set()  # ids whose gradient is a sum this loop allocated: safe to add into in place
         for t in _topological_order(self):
             g = grads.pop(id(t), None)
             if g is None:
@@ -319,7 +320,13 @@ class Tensor:
                     continue
                 gx = _unbroadcast(np.asarray(gx, dtype=x.dtype), x.shape, fn)
                 key = id(x)
-                grads[key] = gx if key not in grads else grads[key] + gx
+                if key not in grads:
+                    grads[key] = gx  # may be shared with another input (add returns grad twice): never written to
+                elif key in summed:
+                    grads[key] += gx
+                else:
+                    grads[key] = grads[key] + gx
+                    summed.add(key)
             if not retain_graph:
                 fn.release()
 
