@@ -11,6 +11,7 @@
 
 # %%
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -99,7 +100,9 @@ print(f"all {len(shapes)} shapes: params ratio == MACs ratio == 1/N + 1/k^2 exac
 # (`tinycnn.bench.timing.median_times`), the callables interleaved so that
 # load changes on a shared machine hit them alike. The same three layers in
 # PyTorch (if installed) serve as a reference of a heavily optimised CPU
-# library (oneDNN direct convolutions, no im2col).
+# library. Next to the wall-clock ratio we print the ratio of this
+# process's CPU times ("CPU"): with one thread (`--threads 1`) on a machine
+# shared with other jobs, it is the steadier measure of the work.
 #
 # We also compute each layer's **arithmetic intensity**: MACs per byte it
 # must at least move (its input, its output and its weights, 4 bytes each).
@@ -120,8 +123,10 @@ def intensity(macs, *arrays):
 
 def forward(layer, x):
     def call():
+        t0 = time.process_time()
         with tinycnn.no_grad():
             layer(x)
+        return {"cpu": time.process_time() - t0}
     return call
 
 
@@ -132,8 +137,10 @@ def torch_forward(M, N, k, x):
 
     def run_torch(fn):
         def call():
+            t0 = time.process_time()
             with torch.no_grad():
                 fn()
+            return {"cpu": time.process_time() - t0}
         return call
     return {"torch standard": run_torch(lambda: torch.nn.functional.conv2d(xt, w_std, padding=k // 2)),
             "torch depthwise": run_torch(lambda: torch.nn.functional.conv2d(xt, w_dw, padding=k // 2, groups=M)),
@@ -147,18 +154,20 @@ for M, N, k, D in timed:
     fns = {name: forward(layer.eval(), x) for name, layer in layers.items()}
     if torch is not None:
         fns.update(torch_forward(M, N, k, x))
-    t = {name: v["total"] for name, v in median_times(fns, repeat=repeats).items()}
+    measured = median_times(fns, repeat=repeats)
+    t = {name: v["total"] for name, v in measured.items()}  # wall clock
+    cpu = {name: v["cpu"] for name, v in measured.items()}  # this process's CPU time
     macs = {"standard": k * k * M * N * D * D * batch, "depthwise": k * k * M * D * D * batch,
             "pointwise": M * N * D * D * batch}
     inp, out_n, out_m = batch * M * D * D, batch * N * D * D, batch * M * D * D
     ai = {"standard": intensity(macs["standard"], inp, out_n, k * k * M * N),
           "depthwise": intensity(macs["depthwise"], inp, out_m, k * k * M),
           "pointwise": intensity(macs["pointwise"], out_m, out_n, M * N)}
-    rows.append(dict(shape=(M, N, k, D), t=t, macs=macs, ai=ai))
+    rows.append(dict(shape=(M, N, k, D), t=t, cpu=cpu, macs=macs, ai=ai))
 
 
-def speedup(r, prefix=""):
-    t = r["t"]
+def speedup(r, prefix="", clock="t"):
+    t = r[clock]
     return t[prefix + "standard"] / (t[prefix + "depthwise"] + t[prefix + "pointwise"])
 
 
@@ -166,10 +175,16 @@ def mac_ratio(r):
     return r["macs"]["standard"] / (r["macs"]["depthwise"] + r["macs"]["pointwise"])
 
 
+def dw_at_pw_rate(r, prefix):
+    """Speed-up the separable layer would have if its depthwise part ran at the pointwise conv's MACs/s."""
+    t, macs = r["t"], r["macs"]
+    return t[prefix + "standard"] / (t[prefix + "pointwise"] * (1 + macs["depthwise"] / macs["pointwise"]))
+
+
 libs = [("tinycnn", "")] + ([("torch", "torch ")] if torch is not None else [])
 print(f"batch {batch}, forward, float32, {numba.get_num_threads()} thread(s), median of {repeats} "
       f"(machine shared with other jobs: times are indicative)")
-print(f"{'M,N,k,D_f':>17s} {'lib':>7s} {'MAC ratio':>9s} {'time ratio':>10s} | {'GMAC/s std':>10s} {'dw':>6s} "
+print(f"{'M,N,k,D_f':>17s} {'lib':>7s} {'MAC ratio':>9s} {'time ratio':>10s} {'CPU':>5s} | {'GMAC/s std':>10s} {'dw':>6s} "
       f"{'pw':>6s} | {'MAC/byte std':>12s} {'dw':>5s} {'pw':>6s} | {'dw share: MACs':>14s} {'time':>5s}")
 for r in rows:
     macs, ai = r["macs"], r["ai"]
@@ -177,7 +192,8 @@ for r in rows:
         t = r["t"]
         g = {name: macs[name] / t[prefix + name] / 1e9 for name in ("standard", "depthwise", "pointwise")}
         dw_time = t[prefix + "depthwise"] / (t[prefix + "depthwise"] + t[prefix + "pointwise"])
-        print(f"{str(r['shape']):>17s} {lib:>7s} {mac_ratio(r):9.2f} {speedup(r, prefix):10.2f} | "
+        print(f"{str(r['shape']):>17s} {lib:>7s} {mac_ratio(r):9.2f} {speedup(r, prefix):10.2f} "
+              f"{speedup(r, prefix, 'cpu'):5.2f} | "
               f"{g['standard']:10.2f} {g['depthwise']:6.2f} {g['pointwise']:6.2f} | {ai['standard']:12.1f} "
               f"{ai['depthwise']:5.2f} {ai['pointwise']:6.1f} | "
               f"{macs['depthwise'] / (macs['depthwise'] + macs['pointwise']):14.0%} {dw_time:5.0%}")
@@ -215,7 +231,7 @@ for r in rows:
     macs = r["macs"]
     for lib, prefix in libs:
         t = r["t"]
-        ideal = t[prefix + "standard"] / (t[prefix + "pointwise"] * (1 + macs["depthwise"] / macs["pointwise"]))
+        ideal = dw_at_pw_rate(r, prefix)
         rate = (macs["standard"] / t[prefix + "standard"]) / (macs["pointwise"] / t[prefix + "pointwise"])
         below += speedup(r, prefix) < mac_ratio(r)
         dw_time = t[prefix + "depthwise"] / (t[prefix + "depthwise"] + t[prefix + "pointwise"])
@@ -232,7 +248,10 @@ xs = np.arange(len(rows))
 width = 0.8 / (1 + len(libs))
 ax.bar(xs - 0.4 + width / 2, [mac_ratio(r) for r in rows], width, label="MAC ratio = 1 / (1/N + 1/k^2)")
 for i, (lib, prefix) in enumerate(libs, start=1):
-    ax.bar(xs - 0.4 + width * (i + 0.5), [speedup(r, prefix) for r in rows], width, label=f"measured, {lib}")
+    pos = xs - 0.4 + width * (i + 0.5)
+    ax.bar(pos, [speedup(r, prefix) for r in rows], width, label=f"measured, {lib}")
+    ax.scatter(pos, [dw_at_pw_rate(r, prefix) for r in rows], marker="_", s=300, color="k", zorder=3,
+               label="if depthwise ran at the pointwise rate" if i == 1 else None)
 ax.axhline(1, color="k", lw=0.7)
 ax.set_xticks(xs, [f"M{M} N{N}\nk{k} D{D}" for M, N, k, D in (r["shape"] for r in rows)], fontsize=8)
 ax.set_ylabel("standard / separable")
