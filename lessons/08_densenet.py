@@ -183,7 +183,8 @@ run.savefig(fig, "densenet")
 # * Layer l of a dense block sees c_0 + (l - 1) k channels and adds k: thin
 #   layers, every earlier feature map directly reachable.
 # * Bottleneck 1x1 convs (B) and compressing transitions (C) cut DenseNet-100
-#   from 7.0M to 0.8M parameters (paper: 4.51% vs 4.10% CIFAR-10+ error).
+#   (k = 12) from 7.0M to 0.8M parameters; the paper's CIFAR-10+ error goes
+#   from 4.10% to 4.51%: most of the accuracy for a ninth of the parameters.
 # * In a trained block the weights on early sources stay non-zero: features are reused.
 # * Naive concatenation stores a quadratic amount of activations per block.
 #

@@ -87,14 +87,15 @@ print(f"budget: {config.epochs} epoch(s) on {config.train_size} images, batch {c
 
 # %% [markdown]
 # ## 3. The chart
-# Left: the published ImageNet numbers (top-1 accuracy, single 224 px crop
-# unless noted, mult-adds as in the papers). Middle and right: our runs,
+# Left: the published ImageNet numbers (top-1 accuracy of a single crop at
+# each model's own input size -- 224 px, EfficientNet-B3 300 px -- and
+# mult-adds as in the papers or torchvision's tables). Middle and right: our runs,
 # accuracy against counted MACs and parameters.
 
 # %%
 published = {  # name: (G mult-adds, M params, ImageNet top-1 %), from the papers / torchvision
     "ResNet-50": (4.1, 25.6, 76.1), "ResNet-152": (11.5, 60.2, 78.3), "WRN-50-2": (11.4, 68.9, 78.5),
-    "ResNeXt-50 32x4d": (4.2, 25.0, 77.6), "SE-ResNet-50": (3.9, 28.1, 77.6), "DenseNet-121": (2.9, 8.0, 74.4),
+    "ResNeXt-50 32x4d": (4.2, 25.0, 77.6), "SE-ResNet-50": (3.9, 28.1, 76.7), "DenseNet-121": (2.9, 8.0, 74.4),
     "MobileNet": (0.57, 4.2, 70.6), "MobileNetV2": (0.30, 3.5, 72.0), "EfficientNet-B0": (0.39, 5.3, 77.1),
     "EfficientNet-B3": (1.8, 12.0, 81.6),
 }
@@ -106,7 +107,7 @@ for i, (name, (gmacs, mparams, acc)) in enumerate(published.items()):
     ax.annotate(name, (gmacs, acc), fontsize=7, xytext=offset, textcoords="offset points")
 ax.set_xscale("log")
 ax.xaxis.set_minor_formatter(NullFormatter())
-ax.set_xlabel("G mult-adds per image (224 px)")
+ax.set_xlabel("G mult-adds per image (each model's input size)")
 ax.set_ylabel("ImageNet top-1 (%)")
 ax.set_title("Published (papers): marker area ~ parameters", fontsize=9)
 for ax, column, label in ((axes[1], 2, "M MACs per image (counted, 32 px)"), (axes[2], 1, "parameters (counted)")):
@@ -134,8 +135,9 @@ run.savefig(fig, "flops_params_accuracy")
 # * Counted: our small versions span 6-45 M MACs and 30k-700k parameters;
 #   MACs and parameters rank them differently (WRN and DenseNet are
 #   MAC-heavy, MobileNetV2/EfficientNet parameter-heavy for their MACs).
-# * With one short epoch the accuracies mostly say which networks learn fast
-#   at first (BatchNorm-heavy, shallow ones), not which ones end best.
+# * After one short epoch the accuracies say which networks learn fastest in
+#   their first few steps, not which ones end best: do not read the papers'
+#   ranking into them.
 #
 # ## Exercises
 # 1. Run with `--full` and compare the ranking with the published one.
