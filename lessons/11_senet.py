@@ -85,8 +85,8 @@ print(f"{'se_resnet50':>12s} {p50se:10,} {p50se / p50 - 1:8.1%}   (ImageNet, 100
 # %%
 n_blocks = run.pick(2, smoke=1, full=3)
 widths = run.pick((8, 16, 32), smoke=(4, 8, 8), full=(16, 32, 64))
-epochs = run.pick(2, smoke=1, full=15)
-train_size = run.pick(3000, smoke=64, full=50000)
+epochs = run.pick(2, smoke=1, full=10)
+train_size = run.pick(3000, smoke=64, full=20000)
 n_test = run.pick(1000, smoke=100, full=10000)
 data = run.cifar10()
 checkpoint = run.out / f"11_se_resnet_n{n_blocks}_w{widths[0]}_e{epochs}_{train_size}.npz"
