@@ -17,16 +17,20 @@ def _pyplot():
 def plot_curves(history: list[dict], path) -> Path:
     """Loss and accuracy per epoch, training and test side by side, saved as a PNG."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for split, style in (("train", "-o"), ("test", "-s")):
-        ax_loss.plot(epochs, [h[f"{split}_loss"] for h in history], style, label=split)
+    for split, style, label in (("train", "-o", "train (augmented; loss as optimised, e.g. label-smoothed)"),
+                                ("test", "-s", "test")):
+        ax_loss.plot(epochs, [h[f"{split}_loss"] for h in history], style, label=label)
         ax_acc.plot(epochs, [100 * h[f"{split}_acc"] for h in history], style, label=split)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
