@@ -1,10 +1,15 @@
 """tinycnn.viz: SE excitations collected per class, their spread, the PNG."""
+from pathlib import Path
+
 import numpy as np
 import pytest
+from cifar_fake import make_images
 
 import tinycnn
 from tinycnn import nn
-from tinycnn.viz import class_spread, collect_excitations, pick_depths, plot_excitations, se_blocks, small_se_resnet
+from tinycnn.data import CIFAR
+from tinycnn.viz import (class_spread, collect_excitations, pick_depths, plot_excitations, se_blocks, small_se_resnet,
+                         train_or_load_se_resnet)
 
 
 def tiny_model():
@@ -72,3 +77,21 @@ def test_plot_excitations_writes_a_png(tmp_path):
     means = {f"layer{i}.0.se": g.uniform(0, 1, size=(10, 8 * i)) for i in (1, 2, 3)}
     path = plot_excitations(means, [f"c{k}" for k in range(10)], tmp_path / "se.png", title="test")
     assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_train_or_load_se_resnet_trains_saves_then_loads_the_same_weights(tmp_path):
+    x_train, y_train = make_images(40, seed=1, learnable=True)
+    x_test, y_test = make_images(20, seed=2, learnable=True)
+    data = CIFAR(x_train, y_train, x_test, y_test, [f"c{k}" for k in range(10)], Path("fake"))
+    checkpoint = tmp_path / "se.npz"
+    logs = []
+    tinycnn.manual_seed(0)
+    trained, loaded = train_or_load_se_resnet(checkpoint, data, epochs=1, train_size=40, batch_size=20,
+                                              blocks_per_stage=1, widths=(4, 8, 8), log=logs.append)
+    assert not loaded and checkpoint.is_file() and any("epoch 1/1" in line for line in logs)
+    again, loaded = train_or_load_se_resnet(checkpoint, data, blocks_per_stage=1, widths=(4, 8, 8), log=logs.append)
+    assert loaded
+    for (name, a), (_, b) in zip(trained.state_dict().items(), again.state_dict().items(), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+    means = collect_excitations(again, x_test, y_test, num_classes=10)
+    assert [m.shape for m in means.values()] == [(10, 4), (10, 8), (10, 8)]
