@@ -1,25 +1,15 @@
 """Timing helpers shared by the benchmarks: thread control and careful medians."""
-import ctypes
 import gc
-import glob
-import os
 import time
 
 import numpy as np
 
+import tinycnn
+
 
 def set_threads(n: int):
     """Use n threads in NumPy's OpenBLAS, Numba and (if installed) PyTorch."""
-    import numba
-
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*"))
-    for path in libs:  # NumPy's bundled OpenBLAS; no-op for other BLAS builds
-        lib = ctypes.CDLL(path)
-        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads"):
-            if hasattr(lib, name):
-                getattr(lib, name)(ctypes.c_int(n))
-                break
+    tinycnn.set_num_threads(n)
     torch = try_import_torch()
     if torch is not None:
         torch.set_num_threads(n)

@@ -6,7 +6,7 @@ batch) that is more than the work itself. Such calls run on one thread.
 """
 import numba
 
-SERIAL_BELOW = 1 << 15  # elements touched by one call
+SERIAL_BELOW = 1 << 18  # elements touched by one call
 
 
 def launch(kernel, work: int, *args):
