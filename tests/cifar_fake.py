@@ -53,6 +53,25 @@ def write_archive(path, per_batch: int = 20, n_test: int = 20, learnable: bool =
     return x_train, y_train, x_test, y_test
 
 
+def write_cifar100_archive(path, n_train: int = 200, n_test: int = 100):
+    """A CIFAR-100-format .tar.gz (cifar-100-python/train, test, meta; fine and coarse labels)."""
+    rng = np.random.default_rng(0)
+    parts = {}
+    for name, n in (("train", n_train), ("test", n_test)):
+        images, fine = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), np.arange(n) % 100
+        parts[name] = (images, fine)
+        parts[name + "_raw"] = _pickle({b"data": images.reshape(n, 3072), b"fine_labels": [int(v) for v in fine],
+                                        b"coarse_labels": [int(v) // 5 for v in fine]})
+    meta = _pickle({b"fine_label_names": [f"class{i}".encode() for i in range(100)],
+                    b"coarse_label_names": [f"super{i}".encode() for i in range(20)]})
+    with tarfile.open(path, "w:gz") as archive:
+        for name, raw in (("train", parts["train_raw"]), ("test", parts["test_raw"]), ("meta", meta)):
+            info = tarfile.TarInfo(f"cifar-100-python/{name}")
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+    return parts["train"], parts["test"]
+
+
 def register_tiny_model() -> str:
     """Register (once) `tiny_cnn_for_tests`, a 2-conv network that trains in a blink; returns its name."""
     from tinycnn import nn

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cifar_fake import CLASSES, write_archive
+from cifar_fake import CLASSES, write_archive, write_cifar100_archive
 
 from tinycnn.data import (
     DataLoader,
@@ -17,6 +17,7 @@ from tinycnn.data import (
     TrainTransform,
     cutout,
     load_cifar10,
+    load_cifar100,
     normalize,
     random_crop,
     random_horizontal_flip,
@@ -60,6 +61,16 @@ def test_reads_official_layout(archive, isolated):
     assert d.classes == CLASSES
 
 
+def test_cifar100(isolated):
+    path = isolated / "cifar-100-python.tar.gz"
+    (x_train, y_train), (x_test, y_test) = write_cifar100_archive(path)
+    d = load_cifar100(isolated, cache_dir=isolated / "cache")  # a folder holding the archive
+    np.testing.assert_array_equal(d.x_train, x_train)
+    np.testing.assert_array_equal(d.y_train, y_train)  # the fine labels
+    np.testing.assert_array_equal(d.x_test, x_test)
+    assert len(d.classes) == 100 and d.classes[7] == "class7"
+
+
 def test_rows_are_r_g_b_planes(tmp_path):
     path = tmp_path / "a.tar.gz"
     x_train, *_ = write_archive(path)
@@ -101,10 +112,13 @@ def test_env_var_loads(archive, isolated, monkeypatch):
     np.testing.assert_array_equal(load_cifar10(cache_dir=isolated / "cache").x_train, x_train)
 
 
-def test_explicit_path_without_data_is_an_error(isolated):
+def test_explicit_path_without_data_is_an_error(isolated, monkeypatch):
     (isolated / "empty").mkdir()
     with pytest.raises(DatasetError, match="holds no cifar-10-python.tar.gz"):
         load_cifar10(isolated / "empty", cache_dir=isolated / "cache")
+    monkeypatch.setenv(cifar.ENV_VAR, str(isolated / "missing.tar.gz"))
+    with pytest.raises(DatasetError, match=r"\$TINYCNN_DATA .*missing.tar.gz does not exist"):
+        load_cifar10(cache_dir=isolated / "cache")
 
 
 # ---------------------------------------------------------------- the cache

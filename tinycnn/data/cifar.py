@@ -117,6 +117,8 @@ def find(spec: Spec, data=None) -> Path | None:
     An explicit path or TINYCNN_DATA that holds nothing usable is an error, not a fallback."""
     for origin, path in (("the given path", data), (f"${ENV_VAR}", os.environ.get(ENV_VAR))):
         if path:
+            if not Path(path).expanduser().exists():
+                raise DatasetError(f"{spec.name}: {origin} {path} does not exist")
             found = _look_in(spec, Path(path).expanduser())
             if found is None:
                 raise DatasetError(
