@@ -166,7 +166,13 @@ for M, N, k, D in timed:
     rows.append(dict(shape=(M, N, k, D), t=t, cpu=cpu, macs=macs, ai=ai))
 
 
-def speedup(r, prefix="", clock="t"):
+# With one thread (`--threads 1`) a call's CPU time is the work itself, while
+# on a shared machine its wall-clock time also counts the waits for a core;
+# the rates and shares below then use CPU time (else wall-clock time).
+clock = "cpu" if numba.get_num_threads() == 1 else "t"
+
+
+def speedup(r, prefix="", clock=clock):
     t = r[clock]
     return t[prefix + "standard"] / (t[prefix + "depthwise"] + t[prefix + "pointwise"])
 
@@ -177,22 +183,22 @@ def mac_ratio(r):
 
 def dw_at_pw_rate(r, prefix):
     """Speed-up the separable layer would have if its depthwise part ran at the pointwise conv's MACs/s."""
-    t, macs = r["t"], r["macs"]
+    t, macs = r[clock], r["macs"]
     return t[prefix + "standard"] / (t[prefix + "pointwise"] * (1 + macs["depthwise"] / macs["pointwise"]))
 
 
 libs = [("tinycnn", "")] + ([("torch", "torch ")] if torch is not None else [])
-print(f"batch {batch}, forward, float32, {numba.get_num_threads()} thread(s), median of {repeats} "
-      f"(machine shared with other jobs: times are indicative)")
-print(f"{'M,N,k,D_f':>17s} {'lib':>7s} {'MAC ratio':>9s} {'time ratio':>10s} {'CPU':>5s} | {'GMAC/s std':>10s} {'dw':>6s} "
-      f"{'pw':>6s} | {'MAC/byte std':>12s} {'dw':>5s} {'pw':>6s} | {'dw share: MACs':>14s} {'time':>5s}")
+print(f"batch {batch}, forward, float32, {numba.get_num_threads()} thread(s), median of {repeats}; "
+      f"rates and shares from {'CPU' if clock == 'cpu' else 'wall-clock'} time")
+print(f"{'M,N,k,D_f':>17s} {'lib':>7s} {'MAC ratio':>9s} {'wall ratio':>10s} {'CPU':>5s} | {'GMAC/s std':>10s} "
+      f"{'dw':>6s} {'pw':>6s} | {'MAC/byte std':>12s} {'dw':>5s} {'pw':>6s} | {'dw share: MACs':>14s} {'time':>5s}")
 for r in rows:
     macs, ai = r["macs"], r["ai"]
     for lib, prefix in libs:
-        t = r["t"]
+        t = r[clock]
         g = {name: macs[name] / t[prefix + name] / 1e9 for name in ("standard", "depthwise", "pointwise")}
         dw_time = t[prefix + "depthwise"] / (t[prefix + "depthwise"] + t[prefix + "pointwise"])
-        print(f"{str(r['shape']):>17s} {lib:>7s} {mac_ratio(r):9.2f} {speedup(r, prefix):10.2f} "
+        print(f"{str(r['shape']):>17s} {lib:>7s} {mac_ratio(r):9.2f} {speedup(r, prefix, 't'):10.2f} "
               f"{speedup(r, prefix, 'cpu'):5.2f} | "
               f"{g['standard']:10.2f} {g['depthwise']:6.2f} {g['pointwise']:6.2f} | {ai['standard']:12.1f} "
               f"{ai['depthwise']:5.2f} {ai['pointwise']:6.1f} | "
@@ -206,22 +212,18 @@ for r in rows:
 # MACs per input value, about k^2 / 8 ~ 1 MAC per byte: it is
 # **memory-bound**, its speed set by how fast the feature maps stream
 # through the caches, not by the multipliers. In the table it holds a few %
-# of the separable layer's MACs but a third to two thirds of its time, at a
+# of the separable layer's MACs but a quarter to a half of its time, at a
 # small fraction of the pointwise conv's GMAC/s. Roofline: time >=
-# max(MACs / peak, bytes / bandwidth).
+# max(MACs / peak, bytes / bandwidth). Had the depthwise part run at the
+# pointwise conv's rate, the separable layer would be faster by the factor
+# printed below ("lost to dw").
 #
-# So the separable layer is always slower than its MACs say: had its
-# depthwise part run at the pointwise conv's rate, it would be faster by the
-# factor printed below ("lost to dw"). Whether the *measured* speed-up over
-# the standard conv ends below the MAC ratio also depends on how fast the
-# standard 3x3 conv is: where it runs near peak (GPU libraries, Winograd
-# kernels, big batches) the speed-up falls well below the MAC ratio (the
-# usual observation, e.g. MobileNets run only ~2-5x faster than comparable
-# standard-conv nets with 8-9x fewer MACs). On this CPU with one thread our
-# standard 3x3 conv -- im2col + GEMM in tinycnn, whose im2col copy is extra
-# memory traffic (lesson 02), and PyTorch's too -- reaches fewer GMAC/s than
-# the 1x1 GEMM, so the measured ratio can even exceed the MAC ratio. We
-# print which happened.
+# The pointwise conv is a GEMM too, but a thin one: its inner dimension is
+# M instead of k^2 M, so it reuses each input value only N times (the
+# standard conv: k^2 N) and falls further below peak on small maps. Both
+# effects make the measured speed-up smaller than the MAC ratio. (On a GPU
+# the gap is larger still: a standard 3x3 conv runs at a good fraction of
+# peak, a depthwise conv at a few %.)
 
 # %%
 print(f"\n{'M,N,k,D_f':>17s} {'lib':>7s} {'MAC ratio':>9s} {'measured':>8s} {'if dw ran at pw rate':>20s} "
@@ -230,7 +232,7 @@ below = heavier = 0
 for r in rows:
     macs = r["macs"]
     for lib, prefix in libs:
-        t = r["t"]
+        t = r[clock]
         ideal = dw_at_pw_rate(r, prefix)
         rate = (macs["standard"] / t[prefix + "standard"]) / (macs["pointwise"] / t[prefix + "pointwise"])
         below += speedup(r, prefix) < mac_ratio(r)
@@ -245,28 +247,33 @@ print(f"of {len(rows) * len(libs)} cases: measured speed-up below the MAC ratio 
 fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.2))
 ax = axes[0]
 xs = np.arange(len(rows))
-width = 0.8 / (1 + len(libs))
+width = 0.8 / (1 + 2 * len(libs))
 ax.bar(xs - 0.4 + width / 2, [mac_ratio(r) for r in rows], width, label="MAC ratio = 1 / (1/N + 1/k^2)")
-for i, (lib, prefix) in enumerate(libs, start=1):
-    pos = xs - 0.4 + width * (i + 0.5)
-    ax.bar(pos, [speedup(r, prefix) for r in rows], width, label=f"measured, {lib}")
-    ax.scatter(pos, [dw_at_pw_rate(r, prefix) for r in rows], marker="_", s=300, color="k", zorder=3,
-               label="if depthwise ran at the pointwise rate" if i == 1 else None)
+i = 0
+for lib, prefix in libs:
+    for name, c in (("CPU time", "cpu"), ("wall clock", "t")):
+        i += 1
+        pos = xs - 0.4 + width * (i + 0.5)
+        ax.bar(pos, [speedup(r, prefix, c) for r in rows], width, label=f"measured, {lib}, {name}",
+               hatch="//" if c == "t" else None, color=f"C{1 + 2 * (lib == 'torch')}", alpha=0.6 if c == "t" else 1)
+        if c == clock:
+            ax.scatter(pos, [dw_at_pw_rate(r, prefix) for r in rows], marker="_", s=200, color="k", zorder=3,
+                       label="if depthwise ran at the pointwise rate" if i <= 2 else None)
 ax.axhline(1, color="k", lw=0.7)
 ax.set_xticks(xs, [f"M{M} N{N}\nk{k} D{D}" for M, N, k, D in (r["shape"] for r in rows)], fontsize=8)
 ax.set_ylabel("standard / separable")
 ax.set_title(f"Speed-up of depthwise separable: MACs vs measured (batch {batch})", fontsize=10)
-ax.legend(fontsize=8)
+ax.legend(fontsize=7)
 ax = axes[1]
 for (lib, prefix), fill in zip(libs, ("full", "none"), strict=False):
     for j, (name, marker) in enumerate((("standard", "o"), ("pointwise", "s"), ("depthwise", "^"))):
-        ax.scatter([r["ai"][name] for r in rows], [r["macs"][name] / r["t"][prefix + name] / 1e9 for r in rows],
+        ax.scatter([r["ai"][name] for r in rows], [r["macs"][name] / r[clock][prefix + name] / 1e9 for r in rows],
                    marker=marker, s=45, color=f"C{j}", facecolors=None if fill == "full" else "none",
                    label=f"{name} ({lib})")
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("arithmetic intensity (MACs per byte moved, at least)")
-ax.set_ylabel("achieved GMAC/s (measured)")
+ax.set_ylabel(f"achieved GMAC/s ({'CPU' if clock == 'cpu' else 'wall-clock'} time)")
 ax.set_title("Depthwise: ~1 MAC per byte -> memory-bound", fontsize=10)
 ax.legend(fontsize=7)
 fig.tight_layout()
@@ -277,12 +284,12 @@ run.savefig(fig, "speedup")
 # * Params and mult-adds of depthwise + pointwise are exactly 1/N + 1/k^2 of
 #   a standard conv's: checked as exact fractions on real layers.
 # * The depthwise part is memory-bound (about 1 MAC per byte): a few % of
-#   the MACs, a third to two thirds of the separable layer's time. MACs are
-#   not time.
-# * Against a standard conv that runs near peak the measured speed-up is
-#   therefore smaller than the MAC ratio; on our 1-thread CPU runs the
-#   standard 3x3 conv itself is slower per MAC than the 1x1 GEMM (in tinycnn
-#   and in PyTorch), which can push the measured ratio above the MAC ratio.
+#   the MACs, a quarter to a half of the separable layer's time; the
+#   pointwise GEMM is thinner than the standard conv's. The measured speed-up
+#   (CPU time, one thread) is 2-5x where the MACs promise 8-9x, in tinycnn
+#   and in PyTorch alike. MACs are not time.
+# * Wall-clock times on a machine shared with other jobs scatter widely
+#   (waits for a core): measure with one thread and CPU time, or on an idle machine.
 #
 # ## Exercises
 # 1. Add a stride-2 depthwise conv: does the ratio 1/N + 1/k^2 still hold?
