@@ -58,7 +58,7 @@ if run.smoke:
 # seed; test accuracy on the same test images.
 
 # %%
-config = TrainConfig(epochs=run.pick(1, smoke=1, full=15), batch_size=run.pick(50, smoke=16, full=128), lr=0.1,
+config = TrainConfig(epochs=run.pick(1, smoke=1, full=15), batch_size=run.pick(32, smoke=16, full=128), lr=0.1,
                      label_smoothing=0.0, warmup_epochs=run.pick(0.3, smoke=0.5, full=3.0),
                      train_size=run.pick(500, smoke=64, full=20000))
 n_test = run.pick(500, smoke=100, full=10000)
