@@ -21,6 +21,7 @@ For each model (batch --batch, float32, 32x32 inputs, --threads threads):
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -199,6 +200,12 @@ def time_model(name: str, batch: int, repeats: int, torch) -> dict:
 # ---------------------------------------------------------------- the report
 
 
+def load_line() -> str:
+    """The machine's load average: timings are only trustworthy when it is below the core count."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average (1/5/15 min): {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
 def _ratio(a, b):
     return None if a is None or not b else a / b
 
@@ -211,6 +218,7 @@ def run(args) -> int:
     print(f"tinycnn bench models: batch {args.batch}, float32, 3x32x32, {args.threads} threads, "
           f"median of {args.repeats} runs; NumPy float32 matmul (2048^3): {gemm:.1f} GFLOP/s"
           + ("" if torch else "; PyTorch not installed: no PyTorch columns"), flush=True)
+    print(load_line(), flush=True)
     print(flush=True)
     results = {}
     for name in args.models:
@@ -219,6 +227,7 @@ def run(args) -> int:
             r["mem"] = measure_memory(name, "tinycnn", args.batch, args.threads)
             r["torch mem"] = measure_memory(name, "torch", args.batch, args.threads) if torch else None
         print(f"  {name}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(load_line(), flush=True)
     print(flush=True)
 
     for phase, passes, title in (("train", 3, "Training step (forward + backward + SGD step)"),

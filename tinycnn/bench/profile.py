@@ -25,7 +25,7 @@ import numpy as np
 
 import tinycnn
 from tinycnn.tensor import set_profiler
-from tinycnn.bench.models import MODELS, batch_data, build
+from tinycnn.bench.models import MODELS, batch_data, build, load_line
 from tinycnn.bench.table import print_table
 from tinycnn.bench.timing import set_threads, settle
 
@@ -164,5 +164,5 @@ def run(args) -> int:
     title = (f"tinycnn bench profile {args.model}: one training step, batch {args.batch}, float32, "
              f"{args.threads} threads (median of {args.repeats} profiled steps; "
              f"unprofiled step: {plain * 1e3:.1f} ms)")
-    print_table(["op type", "phase", "calls", "ms", "% of step"], profile_rows(step), title)
+    print_table(["op type", "phase", "calls", "ms", "% of step"], profile_rows(step), f"{title}\n{load_line()}")
     return 0
