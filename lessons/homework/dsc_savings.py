@@ -212,7 +212,7 @@ for r in rows:
 # MACs per input value, about k^2 / 8 ~ 1 MAC per byte: it is
 # **memory-bound**, its speed set by how fast the feature maps stream
 # through the caches, not by the multipliers. In the table it holds a few %
-# of the separable layer's MACs but a quarter to a half of its time, at a
+# of the separable layer's MACs but 30-60% of its time (CPU), at a
 # small fraction of the pointwise conv's GMAC/s. Roofline: time >=
 # max(MACs / peak, bytes / bandwidth). Had the depthwise part run at the
 # pointwise conv's rate, the separable layer would be faster by the factor
@@ -284,7 +284,7 @@ run.savefig(fig, "speedup")
 # * Params and mult-adds of depthwise + pointwise are exactly 1/N + 1/k^2 of
 #   a standard conv's: checked as exact fractions on real layers.
 # * The depthwise part is memory-bound (about 1 MAC per byte): a few % of
-#   the MACs, a quarter to a half of the separable layer's time; the
+#   the MACs, 30-60% of the separable layer's time; the
 #   pointwise GEMM is thinner than the standard conv's. The measured speed-up
 #   (CPU time, one thread) is 2-5x where the MACs promise 8-9x, in tinycnn
 #   and in PyTorch alike. MACs are not time.
