@@ -38,6 +38,13 @@ def test_profile_prints_op_types(capsys):
     assert engine._profiler is None  # switched off again
 
 
+def test_profile_by_function_names_the_functions(capsys):
+    assert main(["profile", "mobilenetv2", "--batch", "2", "--repeats", "1", "--threads", "1", "--by-function"]) == 0
+    out = capsys.readouterr().out
+    for row in ("depthwise conv", "ReLU6", "BatchNormTrain", "Add", "total step"):
+        assert row in out
+
+
 def _grads(model, x, y, profiler=None):
     for p in model.parameters():
         p.grad = None

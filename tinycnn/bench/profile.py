@@ -54,13 +54,17 @@ def add_parser(subparsers):
     p.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
     p.add_argument("--threads", type=int, default=2, help="threads for BLAS and Numba (default 2)")
     p.add_argument("--repeats", type=int, default=5, help="profiled steps; the median one is shown (default 5)")
+    p.add_argument("--by-function", action="store_true",
+                   help="one row per Function class (Conv2d, ReLU6, Mul, ...) instead of per op type")
     p.set_defaults(run=run)
 
 
 class OpProfiler:
-    """Seconds and calls per (op type, phase), from the engine's hook."""
+    """Seconds and calls per (op type, phase), from the engine's hook.
+    by_function=True: per Function class name instead of per op type."""
 
-    def __init__(self):
+    def __init__(self, by_function: bool = False):
+        self.by_function = by_function
         self.seconds = defaultdict(float)
         self.calls = defaultdict(int)
 
@@ -97,18 +101,20 @@ class OpProfiler:
         self._add(("conv", "backward-input"), t2 - t1)
         return (gx, gw, *gb)
 
-    @staticmethod
-    def _label(fn, phase):
+    def _label(self, fn, phase):
         name = type(fn).__name__
         if name == "Conv2d" and getattr(fn, "path", None) == "depthwise":
-            return "depthwise conv" if not phase else ("depthwise conv", phase)
-        category = CATEGORY.get(name, ELEMENTWISE)
+            category = "depthwise conv"
+        elif name == "Conv2d":
+            category = "conv"
+        else:
+            category = name if self.by_function else CATEGORY.get(name, ELEMENTWISE)
         return category if not phase else (category, phase)
 
 
-def profile_step(model, x, y, opt) -> dict:
+def profile_step(model, x, y, opt, by_function: bool = False) -> dict:
     """One profiled training step: {"ops": {(type, phase): s}, "calls": ..., phases in s}."""
-    prof = OpProfiler()
+    prof = OpProfiler(by_function)
     tx, ty = tinycnn.Tensor(x), tinycnn.Tensor(y)
     settle()
     set_profiler(prof)
@@ -158,7 +164,8 @@ def run(args) -> int:
     model.train()
     unprofiled_step(model, x, y, opt)  # warm-up: JIT caches, scratch buffers
     plain = float(np.median([unprofiled_step(model, x, y, opt) for _ in range(args.repeats)]))
-    steps = sorted((profile_step(model, x, y, opt) for _ in range(args.repeats)), key=lambda s: s["total"])
+    steps = sorted((profile_step(model, x, y, opt, args.by_function) for _ in range(args.repeats)),
+                   key=lambda s: s["total"])
     step = steps[len(steps) // 2]
     gc.collect()
     title = (f"tinycnn bench profile {args.model}: one training step, batch {args.batch}, float32, "
