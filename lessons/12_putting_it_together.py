@@ -103,7 +103,7 @@ fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
 ax = axes[0]
 for i, (name, (gmacs, mparams, acc)) in enumerate(published.items()):
     ax.scatter(gmacs, acc, s=12 * mparams ** 0.8, color=f"C{i % 10}", alpha=0.7)
-    offset = {"SE-ResNet-50": (-62, 6), "ResNet-152": (4, -9), "WRN-50-2": (-40, 6)}.get(name, (4, 2))
+    offset = {"SE-ResNet-50": (-62, -3), "ResNet-152": (4, -9), "WRN-50-2": (-40, 6)}.get(name, (4, 2))
     ax.annotate(name, (gmacs, acc), fontsize=7, xytext=offset, textcoords="offset points")
 ax.set_xscale("log")
 ax.xaxis.set_minor_formatter(NullFormatter())
@@ -118,7 +118,7 @@ for ax, column, label in ((axes[1], 2, "M MACs per image (counted, 32 px)"), (ax
     ax.set_xscale("log")
     xs = [row[column] / (1e6 if column == 2 else 1) for row in results]
     ticks = [t for t in (f * 10.0 ** e for e in range(-1, 8) for f in (1, 2, 5)) if min(xs) / 1.5 <= t <= max(xs) * 1.5]
-    ax.set_xticks(ticks, [f"{t:g}" if t < 1e4 else f"{t / 1e3:g}k" for t in ticks])
+    ax.set_xticks(ticks, [f"{t:g}" if t < 1e4 else f"{t / 1e3:g}k" if t < 1e6 else f"{t / 1e6:g}M" for t in ticks])
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(label)
     ax.set_ylabel(f"CIFAR-10 test accuracy (%), {n_test} images")
