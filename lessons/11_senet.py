@@ -82,7 +82,7 @@ print(f"{'se_resnet50':>12s} {p50se:10,} {p50se / p50 - 1:8.1%}   (ImageNet, 100
 # test images through it and averages each SE block's gate values per class.
 # After the default 2-epoch run the pattern is only beginning. `--full`
 # trains the same SE-ResNet-14 for 6 epochs on 15000 images (about 15
-# minutes of CPU on our machine, 63% training accuracy); in our run the
+# minutes on our loaded 2-core machine, 63% training accuracy); in our run the
 # spread across classes was ~0.011 in both stage-1 blocks, 0.024 and 0.014
 # in stage 2 and 0.071 in both stage-3 blocks: the paper's picture.
 
