@@ -92,6 +92,8 @@ def test_train_resume_eval(capsys, tmp_path, monkeypatch):
 
     code, stdout, err = run(capsys, "eval", out / "checkpoint.npz", "--data", data)
     assert code == 0, err
+    code, tta_out, err = run(capsys, "eval", out, "--data", data, "--tta")  # a run folder works too
+    assert code == 0 and "test accuracy with flip TTA" in tta_out, err
     assert "test accuracy" in stdout and "airplane" in stdout and "truck" in stdout
     assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
 

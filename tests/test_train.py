@@ -151,3 +151,18 @@ def test_two_epochs_on_512_real_images_beat_chance(tmp_path):
     history = fit(tiny(model="resnet9_fast", eval_batch_size=1000), tmp_path / "run", data=REAL_ARCHIVE,
                   progress=False)
     assert history[-1]["test_acc"] > 0.2  # 10,000 test images; chance is 0.1
+
+
+def test_evaluate_with_flip_tta_averages_the_mirror_images_logits(learnable):
+    from tinycnn.data import DataLoader, EvalTransform, load_cifar10
+    from tinycnn.train import evaluate
+
+    data = load_cifar10(learnable)
+    model = create(register_tiny_model())
+    loader = DataLoader(data.x_test, data.y_test, 30, transform=EvalTransform())
+    plain, tta = evaluate(model, loader), evaluate(model, loader, tta=True)
+    x = EvalTransform()(data.x_test)
+    with tinycnn.no_grad():
+        averaged = (model(tinycnn.Tensor(x)).data + model(tinycnn.Tensor(x[..., ::-1].copy())).data) / 2
+    np.testing.assert_array_equal(tta["predictions"], averaged.argmax(axis=1))
+    np.testing.assert_array_equal(plain["predictions"], evaluate(model, loader)["predictions"])

@@ -28,7 +28,7 @@ from tinycnn.optim import SGD
 from tinycnn.optim.lr_scheduler import CosineAnnealingLR, LinearLR, MultiStepLR, OneCycleLR, SequentialLR
 from tinycnn.plots import plot_curves
 from tinycnn.random import manual_seed
-from tinycnn.tensor import no_grad
+from tinycnn.tensor import Tensor, no_grad
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -135,13 +135,16 @@ def make_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
     raise ValueError(f"unknown schedule {config.schedule!r}; expected onecycle, cosine or multistep")
 
 
-def evaluate(model, loader) -> dict:
-    """Loss, accuracy and every prediction of `model` on `loader` (eval mode, no gradients)."""
+def evaluate(model, loader, tta: bool = False) -> dict:
+    """Loss, accuracy and every prediction of `model` on `loader` (eval mode, no gradients).
+    tta=True: test-time augmentation, the logits averaged over each image and its mirror image."""
     model.eval()
     total_loss, predictions = 0.0, []
     with no_grad():
         for x, y in loader:
-            logits = model(x)
+            logits = model(x)  # (B, K)
+            if tta:
+                logits = (logits + model(Tensor(x.data[:, :, :, ::-1].copy()))) * 0.5  # (B, K)
             total_loss += float(F.cross_entropy(logits, y, reduction="sum").item())
             predictions.append(logits.data.argmax(axis=1))
     predictions = np.concatenate(predictions)
