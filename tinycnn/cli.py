@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("model", help="a name from `tinycnn models`")
     summary.add_argument("--input", type=_input_shape, metavar="CxHxW",
                          help="input size of one image (default: the model's own, else 3x32x32)")
-    summary.add_argument("--num-classes", type=_positive_int, default=10, help="default 10")
+    summary.add_argument("--num-classes", type=_positive_int, default=None, help="default: the model's own (10 for CIFAR models, 1000 for ImageNet twins)")
 
     commands.add_parser("bench", help="benchmarks of layers and models (see `tinycnn bench --help`)", add_help=False)
     return parser
@@ -262,8 +262,11 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _default_input(model) -> tuple:
-    return tuple(getattr(model, "input_size", (3, 32, 32)))
+def _default_input(name: str, model) -> tuple:
+    """3x32x32 for CIFAR models, 3x224x224 for ImageNet twins, or the model's own input_size."""
+    from tinycnn.models import input_size
+
+    return input_size(name, model)
 
 
 def cmd_models(args) -> int:
@@ -277,7 +280,7 @@ def cmd_models(args) -> int:
     print(f"{'model':<{width}}  {'params':>12}  {'MACs/image':>15}  input")
     for name in names:
         model = create(name)
-        s = summary(model, _default_input(model), print_table=False)
+        s = summary(model, _default_input(name, model), print_table=False)
         shape = "x".join(map(str, s.input_shape))
         print(f"{name:<{width}}  {s.total_params / 1e6:10.2f} M  {s.total_macs / 1e6:13.1f} M  {shape}", flush=True)
     return 0
@@ -289,7 +292,7 @@ def cmd_summary(args) -> int:
 
     _check_model_name(args.model)
     model = create(args.model, num_classes=args.num_classes)
-    summary(model, args.input or _default_input(model))
+    summary(model, args.input or _default_input(args.model, model))
     return 0
 
 
