@@ -246,3 +246,19 @@ def test_fast_paths_agree_with_im2col_path(xs, ws, groups, padding):
 def rng_fixed(shape):
     return np.sin(np.arange(int(np.prod(shape)), dtype=np.float64)).reshape(shape)
 
+
+
+@pytest.mark.parametrize("kernel, padding", [(1, 0), (3, 1)])
+def test_batch_of_one_gradient_survives_later_convolutions(kernel, padding):
+    """A gradient that waits in the engine (h feeds two convs) must not live in the
+    scratch memory the next convolution's backward reuses (N == 1 made the
+    channels-first copy a no-op view)."""
+    x = _t((1, 4, 5, 5))
+    ws = [_t((4, 4, kernel, kernel)) for _ in range(3)]
+
+    def loss(x, w1, w2, w3):
+        h = F.conv2d(x, w1, padding=padding)
+        a, b = F.conv2d(h, w2, padding=padding), F.conv2d(F.relu(h) * 1.0, w3, padding=padding)
+        return (a * a).sum() + (b * b).sum()
+
+    assert gradcheck(loss, [x, *ws], mode="random", n_directions=3)

@@ -79,28 +79,22 @@ def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw):
     Ho, Wo = cols.shape[4], cols.shape[5]
     for cn in prange(C * N):  # one (channel, image) pair per task: its kh*kw rows are disjoint
         c, n = cn // N, cn % N
+        plane = x[n, c]  # (H, W); 1-D row views below keep the index arithmetic simple
         for a in range(kh):
-            y0 = a * dh - ph
-            i_lo, i_hi = _valid_range(Ho, H, y0, sh)
             for b in range(kw):
-                x0 = b * dw - pw
-                j_lo, j_hi = _valid_range(Wo, W, x0, sw)
+                y0, x0 = a * dh - ph, b * dw - pw
+                block = cols[c, a, b, n]  # (Ho, Wo)
                 for i in range(Ho):
-                    if i < i_lo or i >= i_hi:
-                        for j in range(Wo):
-                            cols[c, a, b, n, i, j] = 0
-                        continue
                     y = i * sh + y0
-                    for j in range(j_lo):
-                        cols[c, a, b, n, i, j] = 0
-                    if sw == 1:  # contiguous: LLVM turns this into a vector copy
-                        for j in range(j_lo, j_hi):
-                            cols[c, a, b, n, i, j] = x[n, c, y, j + x0]
-                    else:
-                        for j in range(j_lo, j_hi):
-                            cols[c, a, b, n, i, j] = x[n, c, y, j * sw + x0]
-                    for j in range(j_hi, Wo):
-                        cols[c, a, b, n, i, j] = 0
+                    row = block[i]
+                    if y < 0 or y >= H:  # a padding row
+                        for j in range(Wo):
+                            row[j] = 0
+                        continue
+                    src = plane[y]
+                    for j in range(Wo):
+                        xx = j * sw + x0
+                        row[j] = src[xx] if 0 <= xx < W else 0
 
 
 @njit(cache=True, parallel=True)

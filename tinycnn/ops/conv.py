@@ -112,11 +112,13 @@ class Conv2d(Function):
                     cols = im2col(x, *self.geometry, out=buf)            # (C*kh*kw, N*Ho*Wo)
                 cols = cols.reshape(G, Cg * kh * kw, P)                  # (G, C/G*kh*kw, N*Ho*Wo)
                 gw = _weight_grad(gT, cols).reshape(weight.shape)         # (C_out, C/G, kh, kw)
-            if need_x:
+            if need_x and self.path == "im2col" and _input_grad_is_a_conv(self.geometry):
+                gx = _input_grad_as_conv(grad, weight, G, self.geometry, x.shape)  # (N, C, H, W)
+            elif need_x:
                 gcols = buf.reshape(G, Cg * kh * kw, P)                  # the columns are used up: reuse their memory
                 np.matmul(w.transpose(0, 2, 1), gT, out=gcols)           # (G, C/G*kh*kw, N*Ho*Wo)
                 if self.path == "pointwise":
-                    gx = np.ascontiguousarray(gcols.reshape(C, N, H, W).transpose(1, 0, 2, 3))  # (N, C, H, W)
+                    gx = _from_channels_first(gcols.reshape(C, N, H, W))  # (N, C, H, W)
                 else:
                     gx = col2im(gcols.reshape(C * kh * kw, P), x.shape, *self.geometry)  # (N, C, H, W)
         if not self.has_bias:
@@ -144,6 +146,41 @@ def _weight_grad(gT, cols):
     if cols.shape[1] >= gT.shape[1]:
         return np.matmul(cols, gT.transpose(0, 2, 1)).transpose(0, 2, 1)  # (G, K, C_out/G) -> (G, C_out/G, K)
     return np.matmul(gT, cols.transpose(0, 2, 1))                        # (G, C_out/G, K)
+
+
+def _input_grad_is_a_conv(geometry) -> bool:
+    """Stride 1 and padding <= dilation*(k-1): the input gradient is itself a convolution."""
+    kh, kw, sh, sw, ph, pw, dh, dw = geometry
+    return sh == sw == 1 and ph <= dh * (kh - 1) and pw <= dw * (kw - 1)
+
+
+def _input_grad_as_conv(grad, weight, G, geometry, x_shape):
+    """dL/dx of a stride-1 convolution = the convolution of grad with the flipped,
+    in/out-transposed weight and padding d*(k-1) - p ("full" correlation):
+    im2col(grad) + GEMM, which streams memory better than GEMM + col2im.
+
+    grad: (N, C_out, Ho, Wo); weight: (C_out, C/G, kh, kw) -> (N, C, H, W) = x_shape."""
+    kh, kw, _, _, ph, pw, dh, dw = geometry
+    N, C_out = grad.shape[:2]
+    Cg, (H, W) = weight.shape[1], x_shape[2:]
+    P = N * H * W
+    w = weight.reshape(G, C_out // G, Cg, kh, kw)[..., ::-1, ::-1]      # flipped taps
+    w = w.transpose(0, 2, 1, 3, 4).reshape(G, Cg, C_out // G * kh * kw)  # (G, C/G, C_out/G*kh*kw)
+    q = (kh, kw, 1, 1, dh * (kh - 1) - ph, dw * (kw - 1) - pw, dh, dw)
+    cols = im2col(grad, *q, out=_scratch("cols", C_out * kh * kw * P, grad.dtype))  # (C_out*kh*kw, N*H*W)
+    y = _scratch("y", G * Cg * P, grad.dtype).reshape(G, Cg, P)
+    np.matmul(w, cols.reshape(G, C_out // G * kh * kw, P), out=y)    # (G, C/G, N*H*W)
+    return _from_channels_first(y.reshape(G * Cg, N, H, W))          # (N, C, H, W)
+
+
+def _from_channels_first(a):
+    """(C, N, H, W) scratch view -> a new (N, C, H, W) array. Always a copy: with N == 1
+    np.ascontiguousarray would return the scratch memory itself, which the next
+    convolution overwrites while the gradient may still wait to be summed."""
+    C, N, H, W = a.shape
+    out = np.empty((N, C, H, W), dtype=a.dtype)
+    np.copyto(out, a.transpose(1, 0, 2, 3))
+    return out
 
 
 def _channels_first(a, name):
