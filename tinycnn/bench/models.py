@@ -52,6 +52,9 @@ def add_parser(subparsers):
     p.add_argument("--repeats", type=int, default=7, help="timed runs; the median is reported (default 7)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="wall: elapsed time (default); cpu: the process's CPU time, robust to other "
+                        "programs' load but meaningful only with --threads 1 (idle threads' spinning counts)")
     p.set_defaults(run=run)
 
 
@@ -113,7 +116,7 @@ def build(name: str):
 # ---------------------------------------------------------------- measurements
 
 
-def matmul_gflops(n: int = 2048, repeat: int = 5) -> float:
+def matmul_gflops(n: int = 2048, repeat: int = 5, clock=time.perf_counter) -> float:
     """The machine's NumPy float32 matmul rate (GFLOP/s) on an n x n x n GEMM, median of `repeat`."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((2, n, n), dtype=np.float32)
@@ -122,7 +125,7 @@ def matmul_gflops(n: int = 2048, repeat: int = 5) -> float:
     def gemm():
         np.matmul(a, b, out=out)
 
-    med = median_times({"gemm": gemm}, repeat)["gemm"]["total"]
+    med = median_times({"gemm": gemm}, repeat, clock=clock)["gemm"]["total"]
     return 2 * n**3 / med / 1e9
 
 
@@ -183,7 +186,10 @@ def measure_memory(name: str, library: str, batch: int, threads: int) -> float |
     return json.loads(proc.stdout.strip().splitlines()[-1])["peak_mib"]
 
 
-def time_model(name: str, batch: int, repeats: int, torch) -> dict:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def time_model(name: str, batch: int, repeats: int, torch, clock=time.perf_counter) -> dict:
     """Median seconds {train, infer[, torch train, torch infer]} and MACs per image."""
     model = build(name)
     macs = macs_per_image(model)
@@ -193,7 +199,7 @@ def time_model(name: str, batch: int, repeats: int, torch) -> dict:
         from tinycnn.bench.twins import twin
 
         fns.update(zip(("torch train", "torch infer"), torch_steps(twin(model), x, y, torch)))
-    med = median_times(fns, repeats, warmup=1)
+    med = median_times(fns, repeats, warmup=1, clock=clock)
     return {"macs": macs, **{k: v["total"] for k, v in med.items()}}
 
 
@@ -214,15 +220,15 @@ def run(args) -> int:
     set_threads(args.threads)
     torch = None if args.no_torch else try_import_torch()
     t0 = time.perf_counter()
-    gemm = matmul_gflops()
+    gemm = matmul_gflops(clock=CLOCKS[args.clock])
     print(f"tinycnn bench models: batch {args.batch}, float32, 3x32x32, {args.threads} threads, "
-          f"median of {args.repeats} runs; NumPy float32 matmul (2048^3): {gemm:.1f} GFLOP/s"
+          f"median of {args.repeats} runs, {args.clock} clock; NumPy float32 matmul (2048^3): {gemm:.1f} GFLOP/s"
           + ("" if torch else "; PyTorch not installed: no PyTorch columns"), flush=True)
     print(load_line(), flush=True)
     print(flush=True)
     results = {}
     for name in args.models:
-        r = results[name] = time_model(name, args.batch, args.repeats, torch)
+        r = results[name] = time_model(name, args.batch, args.repeats, torch, CLOCKS[args.clock])
         if not args.no_memory:
             r["mem"] = measure_memory(name, "tinycnn", args.batch, args.threads)
             r["torch mem"] = measure_memory(name, "torch", args.batch, args.threads) if torch else None

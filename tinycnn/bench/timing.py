@@ -30,13 +30,14 @@ def settle():
     time.sleep(0.25)
 
 
-def median_times(fns: dict, repeat: int = 7, warmup: int = 1) -> dict:
+def median_times(fns: dict, repeat: int = 7, warmup: int = 1, clock=time.perf_counter) -> dict:
     """Median seconds of each zero-argument callable, the callables interleaved
     (A B A B ...) so that a change in machine load hits every one alike.
 
     A callable may return a dict {phase: seconds} it measured itself (e.g. the
     forward part of a forward+backward step); the result then holds the median
-    of each phase, plus "total", the whole call.
+    of each phase, plus "total", the whole call, timed with `clock`
+    (time.process_time: CPU time, robust to other programs' load when single-threaded).
     """
     for _ in range(warmup):
         for fn in fns.values():
@@ -45,9 +46,9 @@ def median_times(fns: dict, repeat: int = 7, warmup: int = 1) -> dict:
     for _ in range(repeat):
         for name, fn in fns.items():
             settle()
-            t0 = time.perf_counter()
+            t0 = clock()
             result = fn()
-            phases = {**(result if isinstance(result, dict) else {}), "total": time.perf_counter() - t0}
+            phases = {**(result if isinstance(result, dict) else {}), "total": clock() - t0}
             for phase, t in phases.items():
                 times[name].setdefault(phase, []).append(t)
     return {name: {phase: float(np.median(ts)) for phase, ts in by_phase.items()} for name, by_phase in times.items()}
