@@ -12,14 +12,13 @@ Other benchmarks add their rows with `time_layer_pair` and `print_rows`.
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 import tinycnn
 from tinycnn.bench import norm_pool
-from tinycnn.bench.table import print_table
-from tinycnn.bench.timing import median_times, set_threads, try_import_torch
+from tinycnn.bench.table import layer_row, print_table
+from tinycnn.bench.timing import fwd_bwd_medians, fwd_bwd_step, median_times, set_threads, try_import_torch
 from tinycnn.kernels import depthwise, im2col
 from tinycnn.ops.conv import Conv2d
 
@@ -81,24 +80,16 @@ def run(args) -> int:
         rows, totals = [], np.zeros(4)
         for label, count, c_in, c_out, h, k, s, g in layers:
             t = time_layer_pair(args.batch, c_in, c_out, h, k, s, g, torch, args.repeat, first=c_in == 3)
-            rows.append(conv_row(f"{label} (x{count})", (args.batch, c_in, h, h), t))
+            rows.append(layer_row(f"{label} (x{count})", (args.batch, c_in, h, h), t))
             totals += count * np.array([t["fwd"], t.get("torch fwd", np.nan), t["fb"], t.get("torch fb", np.nan)])
         total = dict(zip(["fwd", "torch fwd", "fb", "torch fb"], totals)) if torch else {"fwd": totals[0], "fb": totals[2]}
-        rows.append(conv_row("total, each layer x its count", "", total))
+        rows.append(layer_row("total, each layer x its count", "", total))
         print_rows(title, HEADERS, rows)
     return 0
 
 
 def print_rows(title, headers, rows):
     print_table(headers, rows, title)
-
-
-def conv_row(label, x_shape, t: dict) -> list:
-    """One table row from {fwd, fb[, torch fwd, torch fb]} in seconds."""
-    ms = {k: v * 1e3 for k, v in t.items()}
-    tf, tfb = ms.get("torch fwd"), ms.get("torch fb")
-    x = "x".join(map(str, x_shape)) if x_shape else ""
-    return [label, x, ms["fwd"], tf, ms["fwd"] / tf if tf else None, ms["fb"], tfb, ms["fb"] / tfb if tfb else None]
 
 
 def time_layer_pair(batch, c_in, c_out, h, k, stride, groups, torch, repeat, first=False, algorithm="auto"):
@@ -114,33 +105,14 @@ def time_layer_pair(batch, c_in, c_out, h, k, stride, groups, torch, repeat, fir
 
     tx, tw = tinycnn.Tensor(x, requires_grad=not first), tinycnn.Tensor(w, requires_grad=True)
 
-    def ours():
-        tx.grad = tw.grad = None
-        t0 = time.perf_counter()
-        y = Conv2d.apply(tx, tw, algorithm=algorithm, **args)
-        t1 = time.perf_counter()
-        y.backward(g)
-        return {"fwd": t1 - t0, "fb": time.perf_counter() - t0}
-
-    fns = {"ours": ours}
+    ours = fwd_bwd_step(lambda: Conv2d.apply(tx, tw, algorithm=algorithm, **args), g, (tx, tw))
+    theirs = None
     if torch is not None:
         px, pw = torch.from_numpy(x).requires_grad_(not first), torch.from_numpy(w).requires_grad_()
         pg = torch.from_numpy(g)
-
-        def theirs():
-            px.grad = pw.grad = None
-            t0 = time.perf_counter()
-            y = torch.nn.functional.conv2d(px, pw, None, stride, k // 2, 1, groups)
-            t1 = time.perf_counter()
-            y.backward(pg)
-            return {"fwd": t1 - t0, "fb": time.perf_counter() - t0}
-
-        fns["torch"] = theirs
-    med = median_times(fns, repeat)
-    out = {"fwd": med["ours"]["fwd"], "fb": med["ours"]["fb"]}
-    if torch is not None:
-        out.update({"torch fwd": med["torch"]["fwd"], "torch fb": med["torch"]["fb"]})
-    return out
+        theirs = fwd_bwd_step(
+            lambda: torch.nn.functional.conv2d(px, pw, None, stride, k // 2, 1, groups), pg, (px, pw))
+    return fwd_bwd_medians(ours, theirs, repeat)
 
 
 def kernel_rows(batch, repeat) -> list:

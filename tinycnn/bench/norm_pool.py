@@ -4,13 +4,13 @@ Each row times one layer of a CIFAR network at the benchmark's batch size:
 tinycnn's forward and forward+backward beside PyTorch's (same thread count,
 interleaved, median; see timing.median_times), and the ratio tinycnn/PyTorch.
 """
-import time
 
 import numpy as np
 
 import tinycnn
 from tinycnn import nn
-from tinycnn.bench.timing import median_times
+from tinycnn.bench.table import layer_row
+from tinycnn.bench.timing import fwd_bwd_medians, fwd_bwd_step
 
 TITLE = "BatchNorm and pooling layers"
 
@@ -40,10 +40,7 @@ def rows(batch, torch, repeat) -> list:
             ours.eval()
             theirs = theirs.eval() if theirs is not None else None
         t = time_module_pair(ours, theirs, (batch, c, h, h), torch, repeat)
-        ms = {k: v * 1e3 for k, v in t.items()}
-        tf, tfb = ms.get("torch fwd"), ms.get("torch fb")
-        out.append([f"{label}", "x".join(map(str, (batch, c, h, h))), ms["fwd"], tf, ms["fwd"] / tf if tf else None,
-                    ms["fb"], tfb, ms["fb"] / tfb if tfb else None])
+        out.append(layer_row(label, (batch, c, h, h), t))
     return out
 
 
@@ -56,29 +53,9 @@ def time_module_pair(ours, theirs, shape, torch, repeat) -> dict:
     tx = tinycnn.Tensor(x, requires_grad=True)
     g = np.ones(ours(tx).shape, np.float32)
 
-    def mine():
-        tx.grad = None
-        t0 = time.perf_counter()
-        y = ours(tx)
-        t1 = time.perf_counter()
-        y.backward(g)
-        return {"fwd": t1 - t0, "fb": time.perf_counter() - t0}
-
-    fns = {"ours": mine}
+    mine = fwd_bwd_step(lambda: ours(tx), g, (tx,))
+    torch_step = None
     if theirs is not None:
         px, pg = torch.from_numpy(x.copy()).requires_grad_(), torch.from_numpy(g)
-
-        def torch_step():
-            px.grad = None
-            t0 = time.perf_counter()
-            y = theirs(px)
-            t1 = time.perf_counter()
-            y.backward(pg)
-            return {"fwd": t1 - t0, "fb": time.perf_counter() - t0}
-
-        fns["torch"] = torch_step
-    med = median_times(fns, repeat)
-    out = {"fwd": med["ours"]["fwd"], "fb": med["ours"]["fb"]}
-    if theirs is not None:
-        out.update({"torch fwd": med["torch"]["fwd"], "torch fb": med["torch"]["fb"]})
-    return out
+        torch_step = fwd_bwd_step(lambda: theirs(px), pg, (px,))
+    return fwd_bwd_medians(mine, torch_step, repeat)

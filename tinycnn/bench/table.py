@@ -27,3 +27,12 @@ def format_table(headers: list[str], rows: list[list], title: str | None = None)
 def print_table(headers: list[str], rows: list[list], title: str | None = None):
     print(format_table(headers, rows, title), flush=True)
     print(flush=True)
+
+
+def layer_row(label, x_shape, t: dict) -> list:
+    """One row of a layer table from {fwd, fb[, torch fwd, torch fb]} in seconds:
+    label, input shape, ms and ratios."""
+    ms = {k: v * 1e3 for k, v in t.items()}
+    tf, tfb = ms.get("torch fwd"), ms.get("torch fb")
+    x = "x".join(map(str, x_shape)) if x_shape else ""
+    return [label, x, ms["fwd"], tf, ms["fwd"] / tf if tf else None, ms["fb"], tfb, ms["fb"] / tfb if tfb else None]

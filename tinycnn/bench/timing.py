@@ -52,3 +52,31 @@ def median_times(fns: dict, repeat: int = 7, warmup: int = 1, clock=time.perf_co
             for phase, t in phases.items():
                 times[name].setdefault(phase, []).append(t)
     return {name: {phase: float(np.median(ts)) for phase, ts in by_phase.items()} for name, by_phase in times.items()}
+
+
+def fwd_bwd_step(forward, grad, leaves) -> callable:
+    """A callable for `median_times`: clear the leaves' grads, run `forward()`
+    and `.backward(grad)` on its output, and return the seconds of the forward
+    and of forward+backward ({fwd, fb}). Works for tinycnn and torch alike."""
+
+    def step():
+        for leaf in leaves:
+            leaf.grad = None
+        t0 = time.perf_counter()
+        y = forward()
+        t1 = time.perf_counter()
+        y.backward(grad)
+        return {"fwd": t1 - t0, "fb": time.perf_counter() - t0}
+
+    return step
+
+
+def fwd_bwd_medians(ours, theirs, repeat: int) -> dict:
+    """Medians of two `fwd_bwd_step`s (theirs may be None), interleaved:
+    {fwd, fb[, torch fwd, torch fb]} in seconds."""
+    fns = {"ours": ours} if theirs is None else {"ours": ours, "torch": theirs}
+    med = median_times(fns, repeat)
+    out = {"fwd": med["ours"]["fwd"], "fb": med["ours"]["fb"]}
+    if theirs is not None:
+        out.update({"torch fwd": med["torch"]["fwd"], "torch fb": med["torch"]["fb"]})
+    return out
