@@ -39,6 +39,7 @@ paper uses ReLU: pass `activation=nn.ReLU6` for timm's exact function.
 from __future__ import annotations
 
 from tinycnn import nn
+from tinycnn.models.mobile_init import init_mobile_weights_
 from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.rounding import make_divisible
 from tinycnn.tensor import Tensor
@@ -107,15 +108,7 @@ class MobileNetV1(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
         self.num_features = channels
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_mobile_weights_(self)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.act1(self.bn1(self.conv_stem(x)))   # (N, 32a, H/2, W/2)

@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tinycnn import nn
+from tinycnn.models.mobile_init import init_mobile_weights_
 from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.rounding import make_divisible
 from tinycnn.tensor import Tensor
@@ -130,15 +131,7 @@ class MobileNetV2(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.last_channel, num_classes))
 
-        for m in self.modules():  # torchvision's initialisation
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_mobile_weights_(self)  # torchvision's initialisation
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)                # (N, 1280, H/32, W/32)
