@@ -37,6 +37,8 @@ def test_two_epochs_learn_and_write_the_run_folder(learnable, tmp_path):
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[-1]["test_acc"] > 0.5  # chance is 0.1
     assert history[-1]["train_loss"] < history[0]["train_loss"]
+    # the lr of each epoch's last step: the one-cycle peak is behind, the run ends at lr / 10 / 100
+    assert 0.2 > history[0]["lr"] > history[1]["lr"] == pytest.approx(0.2 / 10 / 100)
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "curves.png",
                                                       "metrics.csv", "metrics.json"]
     assert json.loads((out / "metrics.json").read_text())[1]["test_acc"] == history[1]["test_acc"]

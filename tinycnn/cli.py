@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Writes config.json, metrics.csv/.json, curves.png and checkpoint.npz into --out.")
     train.add_argument("--recipe", choices=sorted(RECIPES), default="fast",
                        help="preset of all settings below (default: fast; resnet-paper: He et al.'s ResNet-20 "
-                            "schedule, 164 epochs)")
+                            "schedule, 164 epochs; resnet20-short: ResNet-20 in 14 one-cycle epochs)")
     train.add_argument("--model", help="a name from `tinycnn models` (fast recipe: resnet9_fast)")
     train.add_argument("--dataset", choices=["cifar10", "cifar100"], help="default: cifar10")
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (fast recipe: 10)")

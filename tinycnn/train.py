@@ -63,6 +63,10 @@ RECIPES = {
     # at 32k and 48k iterations, weight decay 1e-4, plain momentum, no label smoothing.
     "resnet-paper": dict(model="resnet20", epochs=164, batch_size=128, lr=0.1, nesterov=False, weight_decay=1e-4,
                          label_smoothing=0.0, schedule="multistep", milestones=(32000, 48000), warmup_epochs=0.0),
+    # The same network in 14 epochs (~1.5 h on 2 cores): one-cycle with 3 epochs of rising lr up to 0.2,
+    # Nesterov, weight decay 5e-4, label smoothing 0.1.
+    "resnet20-short": dict(model="resnet20", epochs=14, batch_size=128, lr=0.2, weight_decay=5e-4,
+                           label_smoothing=0.1, schedule="onecycle", warmup_epochs=3.0),
 }
 
 
@@ -185,6 +189,8 @@ def train_one_epoch(model, loader, optimizer, scheduler, config: TrainConfig, ep
             raise TrainingDiverged(f"the loss became {value} at epoch {epoch}, step {step}/{len(loader)}")
         optimizer.zero_grad()
         loss.backward()
+        # log the lr this step used: after the run's last step the scheduler has moved past its end
+        lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
         scheduler.step()
         seen += len(y)
@@ -195,7 +201,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, config: TrainConfig, ep
         bar.update()
     bar.close()
     seconds = time.perf_counter() - start
-    return {"train_loss": loss_sum / seen, "train_acc": correct / seen, "train_seconds": seconds,
+    return {"lr": float(lr), "train_loss": loss_sum / seen, "train_acc": correct / seen, "train_seconds": seconds,
             "data_seconds": data_seconds, "img_per_s": seen / seconds}
 
 
@@ -232,7 +238,7 @@ def fit(config: TrainConfig, out, data=None, resume: bool = False, progress: boo
         test = evaluate(model, test_loader)
         eval_seconds = time.perf_counter() - t
         elapsed += metrics["train_seconds"] + eval_seconds
-        history.append({"epoch": epoch, "lr": float(optimizer.param_groups[0]["lr"]), **metrics,
+        history.append({"epoch": epoch, **metrics,
                         "test_loss": test["loss"], "test_acc": test["acc"], "eval_seconds": eval_seconds,
                         "elapsed_seconds": elapsed})
         save_checkpoint(checkpoint_path, model, optimizer, scheduler, epoch, history, dataclasses.asdict(config))
