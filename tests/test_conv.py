@@ -53,8 +53,11 @@ CASES = {
     "depthwise": ((2, 3, 5, 6), (3, 1, 3, 3), 1, 1, 1, 3),
     "depthwise stride 2 dilation 2": ((2, 3, 7, 6), (3, 1, 3, 3), 2, 2, 2, 3),
     "depthwise multiplier 2": ((2, 2, 5, 5), (4, 1, 3, 3), (1, 2), 1, 1, 2),
-    "pointwise 1x1": ((2, 4, 3, 5), (3, 4, 1, 1), 1, 0, 1, 1),
-    "pointwise 1x1 groups 2": ((2, 4, 3, 3), (6, 2, 1, 1), 1, 0, 1, 2),
+    "1x1 below 4x4 (im2col path)": ((2, 4, 3, 5), (3, 4, 1, 1), 1, 0, 1, 1),
+    "1x1 groups 2 below 4x4": ((2, 4, 3, 3), (6, 2, 1, 1), 1, 0, 1, 2),
+    "pointwise 1x1 (weight grad via copies)": ((2, 4, 4, 5), (3, 4, 1, 1), 1, 0, 1, 1),
+    "pointwise 1x1 groups 2 (batched weight grad)": ((2, 4, 9, 8), (6, 2, 1, 1), 1, 0, 1, 2),
+    "pointwise 1x1 batch 1 dilation 2": ((1, 3, 8, 8), (5, 3, 1, 1), 1, 0, 2, 1),
     "1x1 stride 2": ((1, 3, 5, 5), (2, 3, 1, 1), 2, 0, 1, 1),
     "batch 1 non-square kernel no pad": ((1, 2, 4, 6), (2, 2, 2, 3), 1, 0, 1, 1),
 }
@@ -228,15 +231,21 @@ def test_module_matches_torch_with_copied_weights():
     np.testing.assert_allclose(m(Tensor(x)).numpy(), tm(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("xs, ws, groups, padding", [((2, 4, 6, 5), (8, 1, 3, 3), 4, 1), ((2, 4, 5, 5), (6, 4, 1, 1), 1, 0)])
-def test_fast_paths_agree_with_im2col_path(xs, ws, groups, padding):
-    """The depthwise kernels and the 1x1 GEMM compute what the general im2col path computes."""
+@pytest.mark.parametrize("xs, ws, groups, padding, path", [
+    ((2, 4, 6, 5), (8, 1, 3, 3), 4, 1, "depthwise"),
+    ((2, 4, 5, 5), (6, 4, 1, 1), 1, 0, "pointwise"),   # weight gradient through channels-first copies
+    ((3, 4, 8, 9), (6, 2, 1, 1), 2, 0, "pointwise"),   # batched per-image weight gradient
+    ((2, 4, 3, 3), (6, 4, 1, 1), 1, 0, "im2col"),      # 1x1 on images below 4x4 pixels
+])
+def test_fast_paths_agree_with_im2col_path(xs, ws, groups, padding, path):
+    """The depthwise kernels and the per-image 1x1 GEMMs compute what the general im2col path computes."""
     from tinycnn.ops.conv import Conv2d
 
     results = []
     for algorithm in ("auto", "im2col"):
         x, w = Tensor(rng_fixed(xs), requires_grad=True), Tensor(rng_fixed(ws), requires_grad=True)
         y = Conv2d.apply(x, w, stride=(1, 1), padding=(padding, padding), dilation=(1, 1), groups=groups, algorithm=algorithm)
+        assert y._ctx.path == (path if algorithm == "auto" else "im2col")
         y.backward(np.cos(np.arange(y.numpy().size)).reshape(y.shape))
         results.append([y.numpy(), x.grad.numpy(), w.grad.numpy()])
     for auto, general in zip(*results):
