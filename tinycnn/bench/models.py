@@ -225,6 +225,8 @@ def run(args) -> int:
           f"median of {args.repeats} runs, {args.clock} clock; NumPy float32 matmul (2048^3): {gemm:.1f} GFLOP/s"
           + ("" if torch else "; PyTorch not installed: no PyTorch columns"), flush=True)
     print(load_line(), flush=True)
+    print(f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')} "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}", flush=True)
     print(flush=True)
     results = {}
     for name in args.models:
