@@ -63,3 +63,16 @@ def test_env_var_bad_value_names_the_variable():
     proc = _python("import tinycnn", "two")
     assert proc.returncode != 0
     assert "TINYCNN_NUM_THREADS: expected a positive integer, got 'two'" in proc.stderr
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "4"), ("12", "12")])
+def test_import_lets_idle_openblas_threads_sleep_unless_told_otherwise(preset, expected):
+    """OPENBLAS_THREAD_TIMEOUT (read when NumPy's OpenBLAS loads) is set to 4 by `import tinycnn`,
+    an explicit setting is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    code = "import tinycnn, os, sys; print(os.environ['OPENBLAS_THREAD_TIMEOUT'], 'numpy' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [expected, "True"]
