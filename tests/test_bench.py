@@ -1,5 +1,6 @@
 """Smoke tests of `tinycnn bench models` / `profile`, the profiler hook and the PyTorch twins."""
 import importlib
+import mmap
 
 import numpy as np
 import pytest
@@ -33,9 +34,19 @@ def test_profile_prints_op_types(capsys):
     assert main(["profile", "resnet20", "--batch", "2", "--repeats", "1", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     for row in ("conv", "forward", "backward-input", "backward-weight", "BatchNorm", "optimizer (SGD step)",
-                "autograd + Python bookkeeping", "total step"):
+                "autograd + Python bookkeeping", "total step", "page faults", "of which: fresh-memory page faults"):
         assert row in out
     assert engine._profiler is None  # switched off again
+
+
+def test_page_faults_are_counted_and_priced():
+    from tinycnn.bench.profile import fault_seconds, page_faults
+
+    fresh = mmap.mmap(-1, 16 << 20)  # 16 MiB of memory never touched (a heap block might have been)
+    f0 = page_faults()
+    np.frombuffer(fresh, dtype=np.float32).fill(1.0)
+    assert page_faults() > f0
+    assert 0 <= fault_seconds(8) < 1e-3  # seconds per fault: microseconds, not milliseconds
 
 
 def test_profile_by_function_names_the_functions(capsys):

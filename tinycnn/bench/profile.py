@@ -10,14 +10,19 @@ one fused pass and are timed as one. The rest of the step is measured too:
 the optimizer step, and "autograd + Python bookkeeping", the forward and
 backward time spent outside any op (module calls, Tensor and graph
 creation, the topological sort, summing gradients, freeing buffers).
-Memory allocation is not a separate row: NumPy allocates inside the ops,
-so its cost (page faults of fresh arrays) is part of each op's time.
+Memory allocation happens inside the ops (NumPy allocates their outputs), so
+its cost is part of each op's time; what it costs is the page faults of
+fresh memory. Every row counts its minor page faults (getrusage), and the
+row "of which: fresh-memory page faults" prices them all at the cost of one
+fault measured on this machine before profiling (`fault_seconds`).
 
 The step shown is the median (by total time) of --repeats profiled steps.
 """
 from __future__ import annotations
 
 import gc
+import mmap
+import resource
 import time
 from collections import defaultdict
 
@@ -67,38 +72,33 @@ class OpProfiler:
         self.by_function = by_function
         self.seconds = defaultdict(float)
         self.calls = defaultdict(int)
+        self.faults = defaultdict(int)
 
-    def _add(self, key, seconds):
-        self.seconds[key] += seconds
+    def _timed(self, key, call):
+        """call(), its seconds and minor page faults added to key's totals."""
+        f0, t0 = page_faults(), time.perf_counter()
+        result = call()
+        self.seconds[key] += time.perf_counter() - t0
+        self.faults[key] += page_faults() - f0
         self.calls[key] += 1
+        return result
 
     def forward(self, fn, arrays, constants):
-        t0 = time.perf_counter()
-        out = fn.forward(*arrays, **constants)
-        self._add(self._label(fn, "forward"), time.perf_counter() - t0)
-        return out
+        return self._timed(self._label(fn, "forward"), lambda: fn.forward(*arrays, **constants))
 
     def backward(self, fn, grad):
         if self._label(fn, "") == "conv" and all(fn.needs_input_grad[:2]):
             return self._conv_backward(fn, grad)
-        t0 = time.perf_counter()
-        grads = fn.backward(grad)
-        self._add(self._label(fn, "backward"), time.perf_counter() - t0)
-        return grads
+        return self._timed(self._label(fn, "backward"), lambda: fn.backward(grad))
 
     def _conv_backward(self, fn, grad):
         """The weight (and bias) gradient, then the input gradient, in two timed calls."""
         needs = fn.needs_input_grad
         fn.needs_input_grad = (False, *needs[1:])
-        t0 = time.perf_counter()
-        _, gw, *gb = fn.backward(grad)
-        t1 = time.perf_counter()
+        _, gw, *gb = self._timed(("conv", "backward-weight"), lambda: fn.backward(grad))
         fn.needs_input_grad = (True, False, *(False for _ in needs[2:]))
-        gx = fn.backward(grad)[0]
-        t2 = time.perf_counter()
+        gx = self._timed(("conv", "backward-input"), lambda: fn.backward(grad))[0]
         fn.needs_input_grad = needs
-        self._add(("conv", "backward-weight"), t1 - t0)
-        self._add(("conv", "backward-input"), t2 - t1)
         return (gx, gw, *gb)
 
     def _label(self, fn, phase):
@@ -112,25 +112,43 @@ class OpProfiler:
         return category if not phase else (category, phase)
 
 
+def page_faults() -> int:
+    """Minor page faults of this process so far (each maps fresh memory on its first touch)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def fault_seconds(mib: int = 64) -> float:
+    """The cost of one page fault here: filling mib MiB of fresh memory (a new anonymous
+    mapping, 4 KiB pages) minus filling it again."""
+    fresh = np.frombuffer(mmap.mmap(-1, mib << 20), dtype=np.float32)
+    f0, t0 = page_faults(), time.perf_counter()
+    fresh.fill(1.0)
+    t1, faults = time.perf_counter(), page_faults() - f0
+    fresh.fill(2.0)
+    t2 = time.perf_counter()
+    return max(0.0, (t1 - t0) - (t2 - t1)) / max(1, faults)
+
+
 def profile_step(model, x, y, opt, by_function: bool = False) -> dict:
-    """One profiled training step: {"ops": {(type, phase): s}, "calls": ..., phases in s}."""
+    """One profiled training step: {"ops": {(type, phase): s}, "calls": ..., "faults": ..., phases in s}."""
     prof = OpProfiler(by_function)
     tx, ty = tinycnn.Tensor(x), tinycnn.Tensor(y)
     settle()
     set_profiler(prof)
     try:
-        t0 = time.perf_counter()
+        f0, t0 = page_faults(), time.perf_counter()
         opt.zero_grad()
         loss = tinycnn.nn.functional.cross_entropy(model(tx), ty)
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
         opt.step()
-        t3 = time.perf_counter()
+        t3, f3 = time.perf_counter(), page_faults()
     finally:
         set_profiler(None)
-    return {"ops": dict(prof.seconds), "calls": dict(prof.calls), "forward": t1 - t0, "backward": t2 - t1,
-            "optimizer": t3 - t2, "total": t3 - t0}
+    return {"ops": dict(prof.seconds), "calls": dict(prof.calls), "faults": dict(prof.faults),
+            "forward": t1 - t0, "backward": t2 - t1, "optimizer": t3 - t2, "total": t3 - t0,
+            "total faults": f3 - f0}
 
 
 def unprofiled_step(model, x, y, opt) -> float:
@@ -143,16 +161,19 @@ def unprofiled_step(model, x, y, opt) -> float:
     return time.perf_counter() - t0
 
 
-def profile_rows(step: dict) -> list[list]:
-    """Table rows [op type, phase, calls, ms, % of step], largest first, then the rest of the step."""
+def profile_rows(step: dict, seconds_per_fault: float) -> list[list]:
+    """Table rows [op type, phase, calls, ms, % of step, page faults], largest first, then the rest
+    of the step and the estimated cost of its page faults (fresh memory)."""
     total = step["total"]
-    rows = [[kind, phase, step["calls"][(kind, phase)], s * 1e3, 100 * s / total]
+    rows = [[kind, phase, step["calls"][(kind, phase)], s * 1e3, 100 * s / total, step["faults"][(kind, phase)]]
             for (kind, phase), s in sorted(step["ops"].items(), key=lambda kv: -kv[1])]
     for phase in ("forward", "backward"):
         outside = step[phase] - sum(s for (_, p), s in step["ops"].items() if (p == "forward") == (phase == "forward"))
-        rows.append(["autograd + Python bookkeeping", phase, None, outside * 1e3, 100 * outside / total])
-    rows.append(["optimizer (SGD step)", "", None, step["optimizer"] * 1e3, 100 * step["optimizer"] / total])
-    rows.append(["total step", "", None, total * 1e3, 100.0])
+        rows.append(["autograd + Python bookkeeping", phase, None, outside * 1e3, 100 * outside / total, None])
+    rows.append(["optimizer (SGD step)", "", None, step["optimizer"] * 1e3, 100 * step["optimizer"] / total, None])
+    rows.append(["total step", "", None, total * 1e3, 100.0, step["total faults"]])
+    alloc = step["total faults"] * seconds_per_fault
+    rows.append(["of which: fresh-memory page faults (est.)", "", None, alloc * 1e3, 100 * alloc / total, None])
     return rows
 
 
@@ -162,6 +183,7 @@ def run(args) -> int:
     x, y = batch_data(args.batch)
     opt = tinycnn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     model.train()
+    per_fault = fault_seconds()
     unprofiled_step(model, x, y, opt)  # warm-up: JIT caches, scratch buffers
     plain = float(np.median([unprofiled_step(model, x, y, opt) for _ in range(args.repeats)]))
     steps = sorted((profile_step(model, x, y, opt, args.by_function) for _ in range(args.repeats)),
@@ -170,6 +192,7 @@ def run(args) -> int:
     gc.collect()
     title = (f"tinycnn bench profile {args.model}: one training step, batch {args.batch}, float32, "
              f"{args.threads} threads (median of {args.repeats} profiled steps; "
-             f"unprofiled step: {plain * 1e3:.1f} ms)")
-    print_table(["op type", "phase", "calls", "ms", "% of step"], profile_rows(step), f"{title}\n{load_line()}")
+             f"unprofiled step: {plain * 1e3:.1f} ms; one page fault: {per_fault * 1e6:.2f} us)")
+    print_table(["op type", "phase", "calls", "ms", "% of step", "page faults"], profile_rows(step, per_fault),
+                f"{title}\n{load_line()}")
     return 0
