@@ -81,8 +81,9 @@ def test_profiler_leaves_gradients_unchanged(name):
         np.testing.assert_allclose(profiled[key], plain[key], rtol=1e-5, atol=1e-6, err_msg=key)
     kinds = {kind for kind, _ in prof.seconds}
     assert "conv" in kinds and "BatchNorm" in kinds
-    if name == "mobilenetv2":
-        assert ("depthwise conv", "backward") in prof.seconds
+    if name == "mobilenetv2":  # the depthwise convolutions in rows of their own, both phases
+        assert ("depthwise conv", "backward") in prof.seconds and ("depthwise conv", "forward") in prof.seconds
+        assert prof.calls[("depthwise conv", "forward")] == 17  # MobileNetV2's 17 inverted residual blocks
 
 
 @pytest.mark.torch

@@ -74,30 +74,32 @@ class OpProfiler:
         self.calls = defaultdict(int)
         self.faults = defaultdict(int)
 
-    def _timed(self, key, call):
-        """call(), its seconds and minor page faults added to key's totals."""
+    def _timed(self, fn, phase, call):
+        """call(), its seconds and minor page faults added to the totals of fn's op type and phase
+        (labelled after the call: a convolution picks its path in forward)."""
         f0, t0 = page_faults(), time.perf_counter()
         result = call()
+        key = self._label(fn, phase)
         self.seconds[key] += time.perf_counter() - t0
         self.faults[key] += page_faults() - f0
         self.calls[key] += 1
         return result
 
     def forward(self, fn, arrays, constants):
-        return self._timed(self._label(fn, "forward"), lambda: fn.forward(*arrays, **constants))
+        return self._timed(fn, "forward", lambda: fn.forward(*arrays, **constants))
 
     def backward(self, fn, grad):
         if self._label(fn, "") == "conv" and all(fn.needs_input_grad[:2]):
             return self._conv_backward(fn, grad)
-        return self._timed(self._label(fn, "backward"), lambda: fn.backward(grad))
+        return self._timed(fn, "backward", lambda: fn.backward(grad))
 
     def _conv_backward(self, fn, grad):
         """The weight (and bias) gradient, then the input gradient, in two timed calls."""
         needs = fn.needs_input_grad
         fn.needs_input_grad = (False, *needs[1:])
-        _, gw, *gb = self._timed(("conv", "backward-weight"), lambda: fn.backward(grad))
+        _, gw, *gb = self._timed(fn, "backward-weight", lambda: fn.backward(grad))
         fn.needs_input_grad = (True, False, *(False for _ in needs[2:]))
-        gx = self._timed(("conv", "backward-input"), lambda: fn.backward(grad))[0]
+        gx = self._timed(fn, "backward-input", lambda: fn.backward(grad))[0]
         fn.needs_input_grad = needs
         return (gx, gw, *gb)
 
