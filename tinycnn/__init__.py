@@ -46,7 +46,10 @@ from tinycnn import optim  # noqa: E402
 from tinycnn.summary import count_params, summary  # noqa: E402  (the function shadows the module name)
 from tinycnn.threads import apply_env as _apply_thread_env, get_num_threads, set_num_threads  # noqa: E402
 
+from tinycnn.allocator import apply_env as _apply_allocator_env  # noqa: E402
+
 _apply_thread_env()  # TINYCNN_NUM_THREADS
+_apply_allocator_env()  # freed memory kept for reuse, unless TINYCNN_KEEP_FREED_MEMORY=0
 
 float32 = np.float32
 float64 = np.float64
