@@ -103,23 +103,22 @@ def _col2im(cols, x, kh, kw, sh, sw, ph, pw, dh, dw):
     Ho, Wo = cols.shape[4], cols.shape[5]
     for cn in prange(C * N):  # each task owns the pixel plane x[n, c]
         c, n = cn // N, cn % N
-        for y in range(H):
-            for xx in range(W):
-                x[n, c, y, xx] = 0
+        plane = x[n, c]
+        plane[:, :] = 0
         for a in range(kh):
             y0 = a * dh - ph
             i_lo, i_hi = _valid_range(Ho, H, y0, sh)
             for b in range(kw):
                 x0 = b * dw - pw
                 j_lo, j_hi = _valid_range(Wo, W, x0, sw)
+                if j_hi <= j_lo:
+                    continue
                 for i in range(i_lo, i_hi):
-                    y = i * sh + y0
-                    if sw == 1:
-                        for j in range(j_lo, j_hi):
-                            x[n, c, y, j + x0] += cols[c, a, b, n, i, j]
-                    else:
-                        for j in range(j_lo, j_hi):
-                            x[n, c, y, j * sw + x0] += cols[c, a, b, n, i, j]
+                    # views indexed by the loop counter: no negative-index check in the loop, so it vectorises
+                    src = cols[c, a, b, n, i, j_lo:j_hi]
+                    dst = plane[i * sh + y0, j_lo * sw + x0 : (j_hi - 1) * sw + x0 + 1 : sw]
+                    for j in range(j_hi - j_lo):
+                        dst[j] += src[j]
 
 
 def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None):
