@@ -155,6 +155,23 @@ def _torch_bn(torch, cls_name, ours, **kwargs):
     return tbn
 
 
+def _step_both(torch, ours, theirs, x_np, g_np, x_grad_rtol, x_grad_atol):
+    """One forward + backward of both layers on x_np with output gradient g_np; outputs and
+    every gradient must agree (parameter gradients are then zeroed for the next step)."""
+    x = tinycnn.Tensor(x_np, requires_grad=True)
+    tx = torch.tensor(x_np, requires_grad=True)
+    y, ty = ours(x), theirs(tx)
+    y.backward(g_np)
+    ty.backward(torch.from_numpy(g_np))
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=x_grad_rtol, atol=x_grad_atol)
+    if ours.affine:
+        np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(ours.bias.grad.data, theirs.bias.grad.numpy(), rtol=1e-9, atol=1e-10)
+        ours.zero_grad()
+        theirs.zero_grad()
+
+
 def _compare_steps(torch, cls_name, shape, steps=4, **kwargs):
     """Train ours and torch's layer side by side for a few steps, then eval."""
     ours = getattr(nn, cls_name)(shape[1], **kwargs).double()
@@ -165,33 +182,12 @@ def _compare_steps(torch, cls_name, shape, steps=4, **kwargs):
     rng = np.random.default_rng(5)
     for step in range(steps):
         x_np = rng.normal(step, 1 + step, shape)
-        g_np = rng.normal(size=shape)
-        x = tinycnn.Tensor(x_np, requires_grad=True)
-        tx = torch.tensor(x_np, requires_grad=True)
-        y, ty = ours(x), theirs(tx)
-        y.backward(g_np)
-        ty.backward(torch.from_numpy(g_np))
-        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-9, atol=1e-10)
-        if ours.affine:
-            np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-9, atol=1e-10)
-            np.testing.assert_allclose(ours.bias.grad.data, theirs.bias.grad.numpy(), rtol=1e-9, atol=1e-10)
-            ours.zero_grad()
-            theirs.zero_grad()
+        _step_both(torch, ours, theirs, x_np, rng.normal(size=shape), x_grad_rtol=1e-9, x_grad_atol=1e-10)
     for name, value in theirs.state_dict().items():
         np.testing.assert_allclose(ours.state_dict()[name], value.numpy(), rtol=1e-12, atol=1e-12, err_msg=name)
     ours.eval(), theirs.eval()
     x_np = rng.normal(1, 2, shape)
-    x, tx = tinycnn.Tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
-    y, ty = ours(x), theirs(tx)
-    g_np = rng.normal(size=shape)
-    y.backward(g_np)
-    ty.backward(torch.from_numpy(g_np))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
-    if ours.affine:
-        np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-9, atol=1e-10)
-        np.testing.assert_allclose(ours.bias.grad.data, theirs.bias.grad.numpy(), rtol=1e-9, atol=1e-10)
+    _step_both(torch, ours, theirs, x_np, rng.normal(size=shape), x_grad_rtol=1e-10, x_grad_atol=1e-12)
 
 
 @pytest.mark.torch
