@@ -236,9 +236,12 @@ def test_module_matches_torch_with_copied_weights():
     ((2, 4, 5, 5), (6, 4, 1, 1), 1, 0, "pointwise"),   # weight gradient through channels-first copies
     ((3, 4, 8, 9), (6, 2, 1, 1), 2, 0, "pointwise"),   # batched per-image weight gradient
     ((2, 4, 3, 3), (6, 4, 1, 1), 1, 0, "im2col"),      # 1x1 on images below 4x4 pixels
+    ((3, 4, 5, 17), (5, 4, 3, 3), 1, 1, "direct"),     # 3x3 stride 1, 16+ pixels wide
+    ((2, 4, 5, 15), (5, 4, 3, 3), 1, 1, "im2col"),     # 3x3 stride 1 on narrower images
 ])
 def test_fast_paths_agree_with_im2col_path(xs, ws, groups, padding, path):
-    """The depthwise kernels and the per-image 1x1 GEMMs compute what the general im2col path computes."""
+    """The depthwise kernels, the per-image 1x1 GEMMs and the direct 3-wide kernels compute what
+    the general im2col path computes."""
     from tinycnn.ops.conv import Conv2d
 
     results = []
@@ -271,3 +274,80 @@ def test_batch_of_one_gradient_survives_later_convolutions(kernel, padding):
         return (a * a).sum() + (b * b).sum()
 
     assert gradcheck(loss, [x, *ws], mode="random", n_directions=3)
+
+
+# (x shape, weight shape, padding, dilation) for the direct kernels of 3-wide, stride-1 kernels,
+# forced on images of any width: output channels not a multiple of the 4-channel block, kernel
+# heights 1 to 5, no / partial / full padding, dilation, non-square images, batch 1, one channel.
+DIRECT_CASES = {
+    "3x3 pad 1, 5 output channels": ((2, 3, 6, 7), (5, 3, 3, 3), (1, 1), (1, 1)),
+    "3x3 no padding, batch 1": ((1, 2, 5, 9), (3, 2, 3, 3), (0, 0), (1, 1)),
+    "1x3 kernel, padding (0, 1)": ((2, 2, 4, 6), (4, 2, 1, 3), (0, 1), (1, 1)),
+    "5x3 kernel, padding (2, 1)": ((1, 3, 7, 5), (2, 3, 5, 3), (2, 1), (1, 1)),
+    "dilation 2, padding 2": ((2, 2, 7, 8), (6, 2, 3, 3), (2, 2), (2, 2)),
+    "dilation (1, 2), padding (1, 3)": ((1, 1, 6, 9), (9, 1, 3, 3), (1, 3), (1, 2)),
+    "one output channel": ((2, 4, 4, 4), (1, 4, 3, 3), (1, 1), (1, 1)),
+}
+
+
+def _direct(x, w, b, padding, dilation):
+    from tinycnn.ops.conv import Conv2d
+
+    extra = () if b is None else (b,)
+    return Conv2d.apply(x, w, *extra, stride=(1, 1), padding=padding, dilation=dilation, groups=1, algorithm="direct")
+
+
+@pytest.mark.parametrize("name", list(DIRECT_CASES))
+def test_direct_path_matches_naive_loops_and_gradcheck(name):
+    xs, ws, padding, dilation = DIRECT_CASES[name]
+    x, w, b = _t(xs), _t(ws), _t(ws[0])
+    want = naive_conv2d(x.data, w.data, b.data, (1, 1), padding, dilation, 1)
+    y = _direct(x, w, b, padding, dilation)
+    assert y._ctx.path == "direct"
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda x, w, b: _direct(x, w, b, padding, dilation), [x, w, b])
+
+
+def test_direct_path_gradcheck_random_directions_larger():
+    """Batch 19 > the 16 chunks of the weight gradient's partial sums; 7 output channels."""
+    x, w = _t((19, 5, 9, 18)), _t((7, 5, 3, 3))
+    assert gradcheck(lambda x, w: _direct(x, w, None, (1, 1), (1, 1)), [x, w], mode="random", n_directions=4)
+
+
+def test_direct_path_gives_the_same_bits_on_any_thread_count():
+    """The weight gradient sums fixed chunks of the batch in a fixed order, so the thread count
+    does not change a single bit (seeded runs repeat on any machine)."""
+    x0 = rng.standard_normal((20, 6, 8, 16)).astype(np.float32)
+    w0 = rng.standard_normal((8, 6, 3, 3)).astype(np.float32)
+    before = tinycnn.get_num_threads()["numba"]
+    results = []
+    try:
+        for threads in (1, 2):
+            tinycnn.set_num_threads(threads)
+            x, w = Tensor(x0, requires_grad=True), Tensor(w0, requires_grad=True)
+            y = _direct(x, w, None, (1, 1), (1, 1))
+            (y * y).sum().backward()
+            results.append([y.numpy(), x.grad.numpy(), w.grad.numpy()])
+    finally:
+        tinycnn.set_num_threads(before)
+    for one, two in zip(*results):
+        assert np.array_equal(one, two)
+
+
+@pytest.mark.torch
+def test_direct_path_matches_torch_float32_resnet_shape():
+    """A ResNet-20 first-stage convolution (16 -> 16 channels, 32x32, float32) against PyTorch."""
+    torch = pytest.importorskip("torch")
+    x0 = rng.standard_normal((8, 16, 32, 32)).astype(np.float32)
+    w0 = (rng.standard_normal((16, 16, 3, 3)) * 0.1).astype(np.float32)
+    g0 = rng.standard_normal((8, 16, 32, 32)).astype(np.float32)
+    x, w = Tensor(x0, requires_grad=True), Tensor(w0, requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert y._ctx.path == "direct"
+    y.backward(g0)
+    tx, tw = torch.from_numpy(x0).requires_grad_(), torch.from_numpy(w0).requires_grad_()
+    ty = torch.nn.functional.conv2d(tx, tw, padding=1)
+    ty.backward(torch.from_numpy(g0))
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=2e-3)

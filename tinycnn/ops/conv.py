@@ -7,10 +7,14 @@
 
     out[n, o, i, j] = bias[o] + sum_{c, a, b} weight[o, c, a, b] * x[n, g*C/G + c, i*sh + a*dh - ph, j*sw + b*dw - pw]
 
-where g = o // (C_out/G) is the group of output channel o. Three paths, all
+where g = o // (C_out/G) is the group of output channel o. Four paths, all
 computing that formula:
 - general: im2col, then out = W @ cols, with the groups as the batch axis of
   one batched matmul (Chainer's grouped convolution);
+- direct (kernels 3 wide at stride 1, no groups: every 3x3 convolution of a
+  ResNet, WideResNet or DenseNet): Numba kernels that read the input in place,
+  for the output and both gradients (`kernels/direct_conv.py`); im2col's
+  kh*kw copies of the input cost as much time as its GEMM;
 - pointwise (1x1, stride 1, no padding, at least 4x4 pixels): no im2col and
   no copies: x[n] is already a (C, H*W) matrix, so out[n] = W @ x[n], one
   GEMM per image written straight into the (N, C_out, H, W) output (smaller
@@ -22,6 +26,7 @@ computing that formula:
 import numpy as np
 
 from tinycnn.kernels.depthwise import depthwise_backward, depthwise_forward
+from tinycnn.kernels.direct_conv import direct_forward, direct_weight_grad
 from tinycnn.kernels.im2col import col2im, conv_output_size, im2col
 from tinycnn.tensor import Function, Tensor
 
@@ -52,7 +57,7 @@ class Conv2d(Function):
     """The convolution; see the module docstring for the shapes and the paths.
 
     algorithm: "auto" picks the path; "im2col" forces the general one (the
-    benchmark and the lessons use it to compare the paths).
+    benchmark and the tests use it to compare the paths).
     """
 
     def forward(self, x, weight, *bias, stride, padding, dilation, groups, algorithm="auto"):
@@ -68,6 +73,8 @@ class Conv2d(Function):
 
         if self.path == "depthwise":
             out = depthwise_forward(x, weight.reshape(C_out, kh, kw), sh, sw, ph, pw, dh, dw)  # (N, C_out, Ho, Wo)
+        elif self.path == "direct":
+            out = direct_forward(x, weight, ph, pw, dh, dw)                  # (N, C_out, Ho, Wo)
         elif self.path == "pointwise":
             out = np.matmul(weight.reshape(G, C_out // G, Cg),              # (G, C_out/G, C/G)
                             x.reshape(N, G, Cg, H * W))                     # (N, G, C/G, H*W)
@@ -105,6 +112,12 @@ class Conv2d(Function):
             gw = None if gw is None else gw.reshape(weight.shape)
         elif self.path == "pointwise":
             gx, gw = _pointwise_backward(grad, x, weight, G, need_x, need_w)
+        elif self.path == "direct":
+            if need_w:
+                gw = direct_weight_grad(grad, x, kh, ph, pw, dh, dw)        # (C_out, C, kh, 3)
+            if need_x:  # a stride-1 convolution of grad with the flipped, transposed weight
+                w_t = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)         # (C, C_out, kh, 3)
+                gx = direct_forward(grad, w_t, dh * (kh - 1) - ph, dw * (kw - 1) - pw, dh, dw)  # (N, C, H, W)
         else:
             P = N * Ho * Wo
             gT = _channels_first(grad, "gT").reshape(G, C_out // G, P)  # (G, C_out/G, N*Ho*Wo)
@@ -126,16 +139,24 @@ class Conv2d(Function):
 
     def _choose_path(self, weight, x_shape):
         """"depthwise" (one input channel per group), "pointwise" (1x1, stride 1, no padding,
-        >= POINTWISE_MIN_PIXELS per image) or "im2col"."""
-        kh, kw, sh, sw, ph, pw, _, _ = self.geometry
+        >= POINTWISE_MIN_PIXELS per image), "direct" (kernel (kh, 3), stride 1, no groups,
+        padding at most the kernel's reach so the input gradient is a convolution too, images
+        >= DIRECT_MIN_WIDTH wide) or "im2col"."""
+        kh, kw, sh, sw, ph, pw, dh, dw = self.geometry
         C, H, W = x_shape[1:]
         if self.groups == C and weight.shape[1] == 1 and C > 1:
             return "depthwise"
         if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and H * W >= POINTWISE_MIN_PIXELS:
             return "pointwise"
+        if kw == 3 and self.groups == 1 and _input_grad_is_a_conv(self.geometry) and W >= DIRECT_MIN_WIDTH:
+            return "direct"
         return "im2col"
 
 
+# The direct kernels' inner loop runs over one flat image plane: on 8x8 images it is too short to
+# beat im2col + GEMM (ResNet-20 training step, batch 128, 2 threads: 437-444 ms with the direct path
+# on its 8x8 stage, 410-423 ms with im2col there).
+DIRECT_MIN_WIDTH = 16
 # Per-image GEMMs beat one big GEMM plus two transposing copies from 4x4 images up (MobileNetV2's
 # 1x1 shapes, batch 128, 1 thread: 1.3-1.8x faster forward); below, N tiny GEMMs lose 2x.
 POINTWISE_MIN_PIXELS = 16

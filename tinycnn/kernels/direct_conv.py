@@ -1,0 +1,189 @@
+"""Direct convolution for kernels 3 wide at stride 1: no im2col.
+
+im2col writes kh*kw copies of the input, and writing them takes as long as
+the GEMM that reads them (see ops/conv.py). For the commonest convolution of
+all, 3x3 at stride 1, these kernels read the input where it lies.
+
+The padded-width layout. Pad each input plane and flatten it, (Hp, Wp) ->
+Hp*Wp. Keep output pixel (i, j) at i*Wp + j of a flat plane of the same
+width Wp; the last Wp - Wo entries of each output row are junk (computed,
+then dropped). Now the input under tap (a, b) of flat output position p is
+at p + a*dh*Wp + b*dw, the same shift for every p:
+
+    out[n, o, p] = sum_{c, a, b} w[o, c, a, b] * xp[n, c, p + a*dh*Wp + b*dw]      (1)
+
+For each (c, a) that is one long, contiguous loop over p, which the compiler
+turns into vector instructions. One pass of the loop serves 4 output
+channels and the 3 taps of a kernel row: each input value loaded feeds 4
+multiply-adds, each output value stored sums 3.
+
+The weight gradient reads (1) the other way round, with the output gradient
+g in the padded-width layout and zeros in its junk entries:
+
+    dw[o, c, a, b] = sum_{n, p} g[n, o, p] * xp[n, c, p + a*dh*Wp + b*dw]           (2)
+
+12 dot products (4 channels x 3 taps) per pass over p. The input gradient of
+a stride-1 convolution is itself a convolution (of g with the flipped,
+transposed weight), so (1) computes it too: see `ops/conv.py`.
+"""
+import numpy as np
+from numba import njit, prange
+
+from tinycnn.kernels.im2col import conv_output_size
+from tinycnn.kernels.launch import launch
+
+BLOCK = 4  # output channels per pass of the inner loop
+VECTOR = 16  # the flat length is rounded up to whole vectors: no scalar tail loop
+CHUNKS = 16  # the weight gradient sums this many per-chunk partial sums (fixed: same result on any thread count)
+
+
+def padded_width_geometry(H, W, kh, ph, pw, dh, dw):
+    """(Ho, Wo, Hq, Wp, L) of a stride-1 convolution with a kernel (kh, 3).
+
+    Wp: padded width; L: the flat output length (Ho-1)*Wp + Wo rounded up to
+    whole vectors; Hq >= H + 2*ph: rows of the padded input, enough for every
+    read of (1) to stay inside it.
+    """
+    Ho, Wo = conv_output_size(H, kh, 1, ph, dh), conv_output_size(W, 3, 1, pw, dw)
+    Wp = W + 2 * pw
+    L = -(-((Ho - 1) * Wp + Wo) // VECTOR) * VECTOR
+    Hq = max(H + 2 * ph, -(-((kh - 1) * dh * Wp + 2 * dw + L) // Wp))
+    return Ho, Wo, Hq, Wp, L
+
+
+@njit(cache=True, parallel=True)
+def _pad_planes(x, out, top, left):
+    """x: (N, C, H, W) -> out: (N, C', Hq, Wq) with C' >= C: x[n, c] at rows top.., columns
+    left.., zeros everywhere else (extra channels included)."""
+    N, C, H, W = x.shape
+    C2, Hq, Wq = out.shape[1], out.shape[2], out.shape[3]
+    for nc in prange(N * C2):
+        n, c = nc // C2, nc % C2
+        plane = out[n, c]
+        plane[:, :] = 0
+        if c < C:
+            plane[top:top + H, left:left + W] = x[n, c]
+
+
+@njit(cache=True, parallel=True, fastmath={"contract"})
+def _forward(xp, w, out, Wp, L, dh, dw):
+    """(1). xp: (N, C, Hq*Wp) padded, flat planes; w: (C_out rounded up to BLOCK, C, kh, 3);
+    out: (N, C_out, Ho, Wo)."""
+    N, C = xp.shape[0], xp.shape[1]
+    kh = w.shape[2]
+    C_out, Ho, Wo = out.shape[1], out.shape[2], out.shape[3]
+    blocks = w.shape[0] // BLOCK
+    for task in prange(N * blocks):  # one image x 4 output channels per task
+        n, o = task // blocks, task % blocks * BLOCK
+        acc = np.zeros((BLOCK, L), dtype=out.dtype)  # 4 flat output planes, padded width
+        y0, y1, y2, y3 = acc[0], acc[1], acc[2], acc[3]
+        for c in range(C):
+            plane = xp[n, c]
+            for a in range(kh):
+                row = a * dh * Wp
+                s0 = plane[row : row + L]  # tap (a, 0), shifted plane      (L,)
+                s1 = plane[row + dw : row + dw + L]  # tap (a, 1)
+                s2 = plane[row + 2 * dw : row + 2 * dw + L]  # tap (a, 2)
+                w00, w01, w02 = w[o, c, a, 0], w[o, c, a, 1], w[o, c, a, 2]
+                w10, w11, w12 = w[o + 1, c, a, 0], w[o + 1, c, a, 1], w[o + 1, c, a, 2]
+                w20, w21, w22 = w[o + 2, c, a, 0], w[o + 2, c, a, 1], w[o + 2, c, a, 2]
+                w30, w31, w32 = w[o + 3, c, a, 0], w[o + 3, c, a, 1], w[o + 3, c, a, 2]
+                for p in range(L):
+                    u, v, t = s0[p], s1[p], s2[p]
+                    y0[p] += w00 * u + w01 * v + w02 * t
+                    y1[p] += w10 * u + w11 * v + w12 * t
+                    y2[p] += w20 * u + w21 * v + w22 * t
+                    y3[p] += w30 * u + w31 * v + w32 * t
+        for r in range(min(BLOCK, C_out - o)):  # drop the junk columns (and padding channels)
+            for i in range(Ho):
+                out[n, o + r, i, :] = acc[r, i * Wp : i * Wp + Wo]
+
+
+@njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
+def _weight_grad(xp, gq, parts, Wp, L, dh, dw, zero):
+    """(2), one partial sum per chunk of images. xp: (N, C, Hq*Wp); gq: (N, C_out rounded up
+    to BLOCK, >= L) in the padded-width layout, zeros in the junk entries;
+    parts: (chunks, C_out rounded up, C, kh, 3), zeroed here."""
+    N, C = xp.shape[0], xp.shape[1]
+    chunks, C_out4, _, kh, _ = parts.shape
+    for k in prange(chunks):
+        part = parts[k]
+        part[:] = 0
+        for n in range(k * N // chunks, (k + 1) * N // chunks):
+            for o in range(0, C_out4, BLOCK):
+                g0, g1, g2, g3 = gq[n, o, :L], gq[n, o + 1, :L], gq[n, o + 2, :L], gq[n, o + 3, :L]
+                for c in range(C):
+                    plane = xp[n, c]
+                    for a in range(kh):
+                        row = a * dh * Wp
+                        s0 = plane[row : row + L]
+                        s1 = plane[row + dw : row + dw + L]
+                        s2 = plane[row + 2 * dw : row + 2 * dw + L]
+                        d00 = d01 = d02 = d10 = d11 = d12 = zero  # d_rb: output channel o + r, tap (a, b)
+                        d20 = d21 = d22 = d30 = d31 = d32 = zero
+                        for p in range(L):
+                            u, v, t = s0[p], s1[p], s2[p]
+                            d00 += g0[p] * u
+                            d01 += g0[p] * v
+                            d02 += g0[p] * t
+                            d10 += g1[p] * u
+                            d11 += g1[p] * v
+                            d12 += g1[p] * t
+                            d20 += g2[p] * u
+                            d21 += g2[p] * v
+                            d22 += g2[p] * t
+                            d30 += g3[p] * u
+                            d31 += g3[p] * v
+                            d32 += g3[p] * t
+                        part[o, c, a, 0] += d00
+                        part[o, c, a, 1] += d01
+                        part[o, c, a, 2] += d02
+                        part[o + 1, c, a, 0] += d10
+                        part[o + 1, c, a, 1] += d11
+                        part[o + 1, c, a, 2] += d12
+                        part[o + 2, c, a, 0] += d20
+                        part[o + 2, c, a, 1] += d21
+                        part[o + 2, c, a, 2] += d22
+                        part[o + 3, c, a, 0] += d30
+                        part[o + 3, c, a, 1] += d31
+                        part[o + 3, c, a, 2] += d32
+
+
+def _round_up(n, m):
+    return -(-n // m) * m
+
+
+def _padded_input(x, kh, ph, pw, dh, dw):
+    """x: (N, C, H, W) -> (xp: (N, C, Hq*Wp) padded flat planes, (Ho, Wo, Hq, Wp, L))."""
+    N, C, H, W = x.shape
+    geometry = padded_width_geometry(H, W, kh, ph, pw, dh, dw)
+    Hq, Wp = geometry[2], geometry[3]
+    xp = np.empty((N, C, Hq, Wp), dtype=x.dtype)
+    launch(_pad_planes, xp.size, np.ascontiguousarray(x), xp, ph, pw)
+    return xp.reshape(N, C, Hq * Wp), geometry
+
+
+def direct_forward(x, weight, ph, pw, dh, dw):
+    """Stride-1 convolution, formula (1). x: (N, C, H, W); weight: (C_out, C, kh, 3)
+    -> (N, C_out, Ho, Wo)."""
+    N = x.shape[0]
+    C_out, C, kh, _ = weight.shape
+    xp, (Ho, Wo, _, Wp, L) = _padded_input(x, kh, ph, pw, dh, dw)
+    w = np.zeros((_round_up(C_out, BLOCK), C, kh, 3), dtype=x.dtype)  # whole blocks of 4 channels
+    w[:C_out] = weight
+    out = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    launch(_forward, N * C_out * C * kh * L, xp, w, out, Wp, L, dh, dw)
+    return out
+
+
+def direct_weight_grad(grad, x, kh, ph, pw, dh, dw):
+    """Weight gradient of a stride-1 convolution, formula (2).
+    grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C, kh, 3)."""
+    N, C_out, Ho, Wo = grad.shape
+    xp, (_, _, _, Wp, L) = _padded_input(x, kh, ph, pw, dh, dw)
+    gq = np.empty((N, _round_up(C_out, BLOCK), -(-L // Wp), Wp), dtype=grad.dtype)  # padded width, zero junk
+    launch(_pad_planes, gq.size, np.ascontiguousarray(grad), gq, 0, 0)
+    parts = np.empty((min(CHUNKS, N), gq.shape[1], x.shape[1], kh, 3), dtype=x.dtype)
+    launch(_weight_grad, N * gq.shape[1] * x.shape[1] * kh * L, xp, gq.reshape(N, gq.shape[1], -1), parts,
+           Wp, L, dh, dw, x.dtype.type(0))
+    return parts.sum(axis=0)[:C_out]
