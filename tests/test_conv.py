@@ -236,8 +236,8 @@ def test_module_matches_torch_with_copied_weights():
     ((2, 4, 5, 5), (6, 4, 1, 1), 1, 0, "pointwise"),   # weight gradient through channels-first copies
     ((3, 4, 8, 9), (6, 2, 1, 1), 2, 0, "pointwise"),   # batched per-image weight gradient
     ((2, 4, 3, 3), (6, 4, 1, 1), 1, 0, "im2col"),      # 1x1 on images below 4x4 pixels
-    ((3, 4, 5, 17), (5, 4, 3, 3), 1, 1, "direct"),     # 3x3 stride 1, 16+ pixels wide
-    ((2, 4, 5, 15), (5, 4, 3, 3), 1, 1, "im2col"),     # 3x3 stride 1 on narrower images
+    ((3, 4, 5, 17), (5, 4, 3, 3), 1, 1, "direct"),     # 3x3 stride 1
+    ((2, 4, 5, 7), (6, 2, 3, 3), 2, 1, "im2col"),      # 3x3 stride 1 with groups
 ])
 def test_fast_paths_agree_with_im2col_path(xs, ws, groups, padding, path):
     """The depthwise kernels, the per-image 1x1 GEMMs and the direct 3-wide kernels compute what
@@ -276,8 +276,8 @@ def test_batch_of_one_gradient_survives_later_convolutions(kernel, padding):
     assert gradcheck(loss, [x, *ws], mode="random", n_directions=3)
 
 
-# (x shape, weight shape, padding, dilation) for the direct kernels of 3-wide, stride-1 kernels,
-# forced on images of any width: output channels not a multiple of the 4-channel block, kernel
+# (x shape, weight shape, padding, dilation) for the direct kernels of 3-wide, stride-1 kernels:
+# several small images stacked per plane (and a last, partial stack), output channels not a multiple of the 4-channel block, kernel
 # heights 1 to 5, no / partial / full padding, dilation, non-square images, batch 1, one channel.
 DIRECT_CASES = {
     "3x3 pad 1, 5 output channels": ((2, 3, 6, 7), (5, 3, 3, 3), (1, 1), (1, 1)),
@@ -309,7 +309,7 @@ def test_direct_path_matches_naive_loops_and_gradcheck(name):
 
 
 def test_direct_path_gradcheck_random_directions_larger():
-    """Batch 19 > the 16 chunks of the weight gradient's partial sums; 7 output channels."""
+    """Batch 19: 4 planes of 5 stacked 9x18 images, the last one partial; 7 output channels."""
     x, w = _t((19, 5, 9, 18)), _t((7, 5, 3, 3))
     assert gradcheck(lambda x, w: _direct(x, w, None, (1, 1), (1, 1)), [x, w], mode="random", n_directions=4)
 

@@ -17,6 +17,10 @@ turns into vector instructions. One pass of the loop serves 4 output
 channels and the 3 taps of a kernel row: each input value loaded feeds 4
 multiply-adds, each output value stored sums 3.
 
+Small images would make short loops, so k of them are stacked into one tall
+plane of k*Hp rows, each with its own padding rows; the output rows that
+straddle two images are junk too (8x8 images: k = 11, 1100 positions a plane).
+
 The weight gradient reads (1) the other way round, with the output gradient
 g in the padded-width layout and zeros in its junk entries:
 
@@ -26,6 +30,8 @@ g in the padded-width layout and zeros in its junk entries:
 a stride-1 convolution is itself a convolution (of g with the flipped,
 transposed weight), so (1) computes it too: see `ops/conv.py`.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
@@ -34,51 +40,67 @@ from tinycnn.kernels.launch import launch
 
 BLOCK = 4  # output channels per pass of the inner loop
 VECTOR = 16  # the flat length is rounded up to whole vectors: no scalar tail loop
+MIN_FLAT = 1024  # images are stacked until a plane holds this many positions
 CHUNKS = 16  # the weight gradient sums this many per-chunk partial sums (fixed: same result on any thread count)
 
 
-def padded_width_geometry(H, W, kh, ph, pw, dh, dw):
-    """(Ho, Wo, Hq, Wp, L) of a stride-1 convolution with a kernel (kh, 3).
+class Layout(NamedTuple):
+    """Where everything lies in the padded-width layout of a stride-1 convolution, kernel (kh, 3).
 
-    Wp: padded width; L: the flat output length (Ho-1)*Wp + Wo rounded up to
-    whole vectors; Hq >= H + 2*ph: rows of the padded input, enough for every
-    read of (1) to stay inside it.
+    k images stacked per plane, each Hp = H + 2*ph rows of Wp = W + 2*pw; output row i of
+    stacked image s is flat row s*Hp + i; L: flat positions computed per plane (the last valid
+    output, rounded up to whole vectors); Hq >= k*Hp: rows of a plane, enough for every read.
     """
+
+    k: int
+    Hp: int
+    Wp: int
+    Hq: int
+    L: int
+    Ho: int
+    Wo: int
+
+
+def padded_width_layout(N, H, W, kh, ph, pw, dh, dw) -> Layout:
+    """The Layout of a batch of N images (H, W) for a kernel (kh, 3), padding and dilation."""
     Ho, Wo = conv_output_size(H, kh, 1, ph, dh), conv_output_size(W, 3, 1, pw, dw)
-    Wp = W + 2 * pw
-    L = -(-((Ho - 1) * Wp + Wo) // VECTOR) * VECTOR
-    Hq = max(H + 2 * ph, -(-((kh - 1) * dh * Wp + 2 * dw + L) // Wp))
-    return Ho, Wo, Hq, Wp, L
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    k = max(1, min(N, -(-MIN_FLAT // (Hp * Wp))))
+    L = -(-(((k - 1) * Hp + Ho - 1) * Wp + Wo) // VECTOR) * VECTOR
+    Hq = max(k * Hp, -(-((kh - 1) * dh * Wp + 2 * dw + L) // Wp))
+    return Layout(k, Hp, Wp, Hq, L, Ho, Wo)
 
 
 @njit(cache=True, parallel=True)
-def _pad_planes(x, out, top, left):
-    """x: (N, C, H, W) -> out: (N, C', Hq, Wq) with C' >= C: x[n, c] at rows top.., columns
-    left.., zeros everywhere else (extra channels included)."""
+def _stack_planes(x, out, k, Hp, top, left):
+    """x: (N, C, H, W) -> out: (ceil(N/k), C', Hq, Wq), C' >= C: x[n, c] at rows
+    (n % k)*Hp + top.., columns left.. of plane out[n // k, c]; zeros everywhere else."""
     N, C, H, W = x.shape
-    C2, Hq, Wq = out.shape[1], out.shape[2], out.shape[3]
-    for nc in prange(N * C2):
-        n, c = nc // C2, nc % C2
-        plane = out[n, c]
+    C2 = out.shape[1]
+    for task in prange(out.shape[0] * C2):
+        m, c = task // C2, task % C2
+        plane = out[m, c]
         plane[:, :] = 0
-        if c < C:
-            plane[top:top + H, left:left + W] = x[n, c]
+        for s in range(k):
+            n = m * k + s
+            if n < N and c < C:
+                plane[s * Hp + top : s * Hp + top + H, left : left + W] = x[n, c]
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
-def _forward(xp, w, out, Wp, L, dh, dw):
-    """(1). xp: (N, C, Hq*Wp) padded, flat planes; w: (C_out rounded up to BLOCK, C, kh, 3);
-    out: (N, C_out, Ho, Wo)."""
-    N, C = xp.shape[0], xp.shape[1]
+def _forward(xp, w, out, k, Hp, Wp, L, dh, dw):
+    """(1). xp: (ceil(N/k), C, Hq*Wp) padded flat planes of k stacked images;
+    w: (C_out rounded up to BLOCK, C, kh, 3); out: (N, C_out, Ho, Wo)."""
+    M, C = xp.shape[0], xp.shape[1]
     kh = w.shape[2]
-    C_out, Ho, Wo = out.shape[1], out.shape[2], out.shape[3]
+    N, C_out, Ho, Wo = out.shape
     blocks = w.shape[0] // BLOCK
-    for task in prange(N * blocks):  # one image x 4 output channels per task
-        n, o = task // blocks, task % blocks * BLOCK
+    for task in prange(M * blocks):  # one plane x 4 output channels per task
+        m, o = task // blocks, task % blocks * BLOCK
         acc = np.zeros((BLOCK, L), dtype=out.dtype)  # 4 flat output planes, padded width
         y0, y1, y2, y3 = acc[0], acc[1], acc[2], acc[3]
         for c in range(C):
-            plane = xp[n, c]
+            plane = xp[m, c]
             for a in range(kh):
                 row = a * dh * Wp
                 s0 = plane[row : row + L]  # tap (a, 0), shifted plane      (L,)
@@ -94,26 +116,28 @@ def _forward(xp, w, out, Wp, L, dh, dw):
                     y1[p] += w10 * u + w11 * v + w12 * t
                     y2[p] += w20 * u + w21 * v + w22 * t
                     y3[p] += w30 * u + w31 * v + w32 * t
-        for r in range(min(BLOCK, C_out - o)):  # drop the junk columns (and padding channels)
-            for i in range(Ho):
-                out[n, o + r, i, :] = acc[r, i * Wp : i * Wp + Wo]
+        for s in range(min(k, N - m * k)):  # drop the junk rows and columns (and padding channels)
+            for r in range(min(BLOCK, C_out - o)):
+                for i in range(Ho):
+                    row = (s * Hp + i) * Wp
+                    out[m * k + s, o + r, i, :] = acc[r, row : row + Wo]
 
 
 @njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
 def _weight_grad(xp, gq, parts, Wp, L, dh, dw, zero):
-    """(2), one partial sum per chunk of images. xp: (N, C, Hq*Wp); gq: (N, C_out rounded up
-    to BLOCK, >= L) in the padded-width layout, zeros in the junk entries;
-    parts: (chunks, C_out rounded up, C, kh, 3), zeroed here."""
-    N, C = xp.shape[0], xp.shape[1]
+    """(2), one partial sum per chunk of planes. xp: (M, C, Hq*Wp) padded flat planes;
+    gq: (M, C_out rounded up to BLOCK, >= L) the same planes of the output gradient, zeros in
+    the junk entries; parts: (chunks, C_out rounded up, C, kh, 3), zeroed here."""
+    M, C = xp.shape[0], xp.shape[1]
     chunks, C_out4, _, kh, _ = parts.shape
-    for k in prange(chunks):
-        part = parts[k]
+    for chunk in prange(chunks):
+        part = parts[chunk]
         part[:] = 0
-        for n in range(k * N // chunks, (k + 1) * N // chunks):
+        for m in range(chunk * M // chunks, (chunk + 1) * M // chunks):
             for o in range(0, C_out4, BLOCK):
-                g0, g1, g2, g3 = gq[n, o, :L], gq[n, o + 1, :L], gq[n, o + 2, :L], gq[n, o + 3, :L]
+                g0, g1, g2, g3 = gq[m, o, :L], gq[m, o + 1, :L], gq[m, o + 2, :L], gq[m, o + 3, :L]
                 for c in range(C):
-                    plane = xp[n, c]
+                    plane = xp[m, c]
                     for a in range(kh):
                         row = a * dh * Wp
                         s0 = plane[row : row + L]
@@ -149,41 +173,40 @@ def _weight_grad(xp, gq, parts, Wp, L, dh, dw, zero):
                         part[o + 3, c, a, 2] += d32
 
 
-def _round_up(n, m):
-    return -(-n // m) * m
-
-
-def _padded_input(x, kh, ph, pw, dh, dw):
-    """x: (N, C, H, W) -> (xp: (N, C, Hq*Wp) padded flat planes, (Ho, Wo, Hq, Wp, L))."""
-    N, C, H, W = x.shape
-    geometry = padded_width_geometry(H, W, kh, ph, pw, dh, dw)
-    Hq, Wp = geometry[2], geometry[3]
-    xp = np.empty((N, C, Hq, Wp), dtype=x.dtype)
-    launch(_pad_planes, xp.size, np.ascontiguousarray(x), xp, ph, pw)
-    return xp.reshape(N, C, Hq * Wp), geometry
+def _stacked(x, layout, top, left, channels):
+    """x: (N, C, H, W) -> (ceil(N/k), channels, Hq*Wp): padded, stacked, flat planes."""
+    N = x.shape[0]
+    out = np.empty((-(-N // layout.k), channels, layout.Hq, layout.Wp), dtype=x.dtype)
+    launch(_stack_planes, out.size, np.ascontiguousarray(x), out, layout.k, layout.Hp, top, left)
+    return out.reshape(out.shape[0], channels, -1)
 
 
 def direct_forward(x, weight, ph, pw, dh, dw):
     """Stride-1 convolution, formula (1). x: (N, C, H, W); weight: (C_out, C, kh, 3)
     -> (N, C_out, Ho, Wo)."""
-    N = x.shape[0]
-    C_out, C, kh, _ = weight.shape
-    xp, (Ho, Wo, _, Wp, L) = _padded_input(x, kh, ph, pw, dh, dw)
+    N, C, H, W = x.shape
+    C_out, _, kh, _ = weight.shape
+    lay = padded_width_layout(N, H, W, kh, ph, pw, dh, dw)
+    xp = _stacked(x, lay, ph, pw, C)  # (ceil(N/k), C, Hq*Wp)
     w = np.zeros((_round_up(C_out, BLOCK), C, kh, 3), dtype=x.dtype)  # whole blocks of 4 channels
     w[:C_out] = weight
-    out = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
-    launch(_forward, N * C_out * C * kh * L, xp, w, out, Wp, L, dh, dw)
+    out = np.empty((N, C_out, lay.Ho, lay.Wo), dtype=x.dtype)
+    launch(_forward, xp.shape[0] * C_out * C * kh * lay.L, xp, w, out, lay.k, lay.Hp, lay.Wp, lay.L, dh, dw)
     return out
 
 
 def direct_weight_grad(grad, x, kh, ph, pw, dh, dw):
     """Weight gradient of a stride-1 convolution, formula (2).
     grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C, kh, 3)."""
-    N, C_out, Ho, Wo = grad.shape
-    xp, (_, _, _, Wp, L) = _padded_input(x, kh, ph, pw, dh, dw)
-    gq = np.empty((N, _round_up(C_out, BLOCK), -(-L // Wp), Wp), dtype=grad.dtype)  # padded width, zero junk
-    launch(_pad_planes, gq.size, np.ascontiguousarray(grad), gq, 0, 0)
-    parts = np.empty((min(CHUNKS, N), gq.shape[1], x.shape[1], kh, 3), dtype=x.dtype)
-    launch(_weight_grad, N * gq.shape[1] * x.shape[1] * kh * L, xp, gq.reshape(N, gq.shape[1], -1), parts,
-           Wp, L, dh, dw, x.dtype.type(0))
-    return parts.sum(axis=0)[:C_out]
+    N, C, H, W = x.shape
+    C_out4 = _round_up(grad.shape[1], BLOCK)
+    lay = padded_width_layout(N, H, W, kh, ph, pw, dh, dw)
+    xp = _stacked(x, lay, ph, pw, C)  # (M, C, Hq*Wp)
+    gq = _stacked(grad, lay, 0, 0, C_out4)  # (M, C_out4, Hq*Wp): output row i of image s at row s*Hp + i
+    parts = np.empty((min(CHUNKS, xp.shape[0]), C_out4, C, kh, 3), dtype=x.dtype)
+    launch(_weight_grad, xp.shape[0] * C_out4 * C * kh * lay.L, xp, gq, parts, lay.Wp, lay.L, dh, dw, x.dtype.type(0))
+    return parts.sum(axis=0)[: grad.shape[1]]
+
+
+def _round_up(n, m):
+    return -(-n // m) * m

@@ -140,23 +140,18 @@ class Conv2d(Function):
     def _choose_path(self, weight, x_shape):
         """"depthwise" (one input channel per group), "pointwise" (1x1, stride 1, no padding,
         >= POINTWISE_MIN_PIXELS per image), "direct" (kernel (kh, 3), stride 1, no groups,
-        padding at most the kernel's reach so the input gradient is a convolution too, images
-        >= DIRECT_MIN_WIDTH wide) or "im2col"."""
+        padding at most the kernel's reach so the input gradient is a convolution too) or "im2col"."""
         kh, kw, sh, sw, ph, pw, dh, dw = self.geometry
         C, H, W = x_shape[1:]
         if self.groups == C and weight.shape[1] == 1 and C > 1:
             return "depthwise"
         if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and H * W >= POINTWISE_MIN_PIXELS:
             return "pointwise"
-        if kw == 3 and self.groups == 1 and _input_grad_is_a_conv(self.geometry) and W >= DIRECT_MIN_WIDTH:
+        if kw == 3 and self.groups == 1 and _input_grad_is_a_conv(self.geometry):
             return "direct"
         return "im2col"
 
 
-# The direct kernels' inner loop runs over one flat image plane: on 8x8 images it is too short to
-# beat im2col + GEMM (ResNet-20 training step, batch 128, 2 threads: 437-444 ms with the direct path
-# on its 8x8 stage, 410-423 ms with im2col there).
-DIRECT_MIN_WIDTH = 16
 # Per-image GEMMs beat one big GEMM plus two transposing copies from 4x4 images up (MobileNetV2's
 # 1x1 shapes, batch 128, 1 thread: 1.3-1.8x faster forward); below, N tiny GEMMs lose 2x.
 POINTWISE_MIN_PIXELS = 16
