@@ -63,6 +63,12 @@ DEPTHWISE = [
     ((2, 3, 7, 6), 6, 3, 3, 2, 2, 1, 1, 1, 1),  # channel multiplier 2, stride 2
     ((1, 2, 8, 7), 2, 3, 5, 1, 2, 2, 1, 2, 1),  # dilation, non-square everything
     ((2, 4, 5, 5), 4, 5, 5, 1, 1, 2, 2, 1, 1),
+    # stride 1 stacks small images per buffer (a partial last stack here): kernel widths 1 to 4,
+    # channel multiplier 3, dilation
+    ((7, 2, 4, 3), 6, 3, 3, 1, 1, 1, 1, 1, 1),
+    ((5, 3, 4, 6), 3, 2, 4, 1, 1, 1, 2, 1, 1),
+    ((3, 2, 6, 5), 2, 1, 2, 1, 1, 0, 1, 1, 2),
+    ((9, 2, 3, 3), 4, 3, 1, 1, 1, 2, 0, 2, 1),
 ]
 
 
