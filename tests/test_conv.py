@@ -238,6 +238,8 @@ def test_module_matches_torch_with_copied_weights():
     ((2, 4, 3, 3), (6, 4, 1, 1), 1, 0, "im2col"),      # 1x1 on images below 4x4 pixels
     ((3, 4, 5, 17), (5, 4, 3, 3), 1, 1, "direct"),     # 3x3 stride 1
     ((2, 4, 5, 7), (6, 2, 3, 3), 2, 1, "im2col"),      # 3x3 stride 1 with groups
+    ((1, 256, 3, 3), (129, 256, 3, 3), 1, 1, "im2col"),  # 3x3 stride 1, many channels, small images
+    ((1, 256, 3, 32), (129, 256, 3, 3), 1, 1, "direct"),  # ... on images 32 wide
 ])
 def test_fast_paths_agree_with_im2col_path(xs, ws, groups, padding, path):
     """The depthwise kernels, the per-image 1x1 GEMMs and the direct 3-wide kernels compute what

@@ -140,18 +140,28 @@ class Conv2d(Function):
     def _choose_path(self, weight, x_shape):
         """"depthwise" (one input channel per group), "pointwise" (1x1, stride 1, no padding,
         >= POINTWISE_MIN_PIXELS per image), "direct" (kernel (kh, 3), stride 1, no groups,
-        padding at most the kernel's reach so the input gradient is a convolution too) or "im2col"."""
+        padding at most the kernel's reach so the input gradient is a convolution too; few channels
+        or wide images) or "im2col"."""
         kh, kw, sh, sw, ph, pw, dh, dw = self.geometry
         C, H, W = x_shape[1:]
         if self.groups == C and weight.shape[1] == 1 and C > 1:
             return "depthwise"
         if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and H * W >= POINTWISE_MIN_PIXELS:
             return "pointwise"
-        if kw == 3 and self.groups == 1 and _input_grad_is_a_conv(self.geometry):
+        if kw == 3 and self.groups == 1 and _input_grad_is_a_conv(self.geometry) and (
+                C * weight.shape[0] <= DIRECT_MAX_CHANNEL_PRODUCT or W >= DIRECT_ANY_CHANNELS_FROM_WIDTH):
             return "direct"
         return "im2col"
 
 
+# The direct kernels run at a steady fraction of the machine's peak, less their junk columns
+# (4x4 images: 36 padded pixels computed for 16); im2col's GEMM gains with the channel count.
+# Training step of one 3x3 convolution, 2 threads, direct vs im2col (ms): 32->32 8x8 (N 128)
+# 7.7 vs 24.4; 64->128 4x4 17.2 vs 24.4; 128->256 8x8 139 vs 146; 192->192 8x8 156 vs 150;
+# 256->256 8x8 272 vs 241; 512->512 4x4 470 vs 238; 512->512 7x7 (N 32) 295 vs 174;
+# 160->160 32x32 (N 64) 573 vs 711; 64->64 56x56 (N 32) 163 vs 277.
+DIRECT_MAX_CHANNEL_PRODUCT = 128 * 256  # C_in * C_out
+DIRECT_ANY_CHANNELS_FROM_WIDTH = 32
 # Per-image GEMMs beat one big GEMM plus two transposing copies from 4x4 images up (MobileNetV2's
 # 1x1 shapes, batch 128, 1 thread: 1.3-1.8x faster forward); below, N tiny GEMMs lose 2x.
 POINTWISE_MIN_PIXELS = 16
