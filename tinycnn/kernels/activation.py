@@ -11,6 +11,7 @@ tests check that they agree.
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels.exp32 import ONE, exp_nonpositive
 from tinycnn.kernels.launch import launch
 
 # ---------------------------------------------------------------- NumPy references
@@ -60,6 +61,14 @@ def _sigmoid(v, one):
     return one / (one + e) if v >= 0 else e / (one + e)
 
 
+@njit(cache=True, inline="always")
+def _sigmoid32(v):
+    """float32 sigmoid with the vectorisable exp of kernels/exp32.py (no branch: a select)."""
+    e = exp_nonpositive(-abs(v))
+    s = ONE / (ONE + e)
+    return s if v >= 0 else e * s
+
+
 @njit(cache=True, parallel=True)
 def _silu(x, out, one):
     for i in prange(x.size):
@@ -71,6 +80,21 @@ def _silu_backward(g, x, dx, one):
     for i in prange(x.size):
         s = _sigmoid(x[i], one)
         dx[i] = g[i] * (s * (one + x[i] * (one - s)))
+
+
+# float32 versions: the loops vectorise (EfficientNet's SiLU maps, 128x96x16x16, 2 threads:
+# forward 5.4 -> 1.9 ms, PyTorch 1.9 ms). float64 keeps np.exp (gradient checks, references).
+@njit(cache=True, parallel=True, fastmath={"contract"})
+def _silu32(x, out):
+    for i in prange(x.size):
+        out[i] = x[i] * _sigmoid32(x[i])
+
+
+@njit(cache=True, parallel=True, fastmath={"contract"})
+def _silu32_backward(g, x, dx):
+    for i in prange(x.size):
+        s = _sigmoid32(x[i])
+        dx[i] = g[i] * (s * (ONE + x[i] * (ONE - s)))
 
 
 def _flat(a, dtype):
@@ -102,9 +126,13 @@ def relu6_backward(grad, out):
 
 def silu(x):
     """x: any shape -> x * sigmoid(x)."""
+    if x.dtype == np.float32:
+        return _unary(_silu32, x)
     return _unary(_silu, x, x.dtype.type(1))
 
 
 def silu_backward(grad, x):
     """grad, x: same shape -> grad * s (1 + x (1 - s)), s = sigmoid(x)."""
+    if x.dtype == np.float32:
+        return _binary(_silu32_backward, grad, x)
     return _binary(_silu_backward, grad, x, x.dtype.type(1))
