@@ -237,7 +237,8 @@ def test_module_matches_torch_with_copied_weights():
     ((3, 4, 8, 9), (6, 2, 1, 1), 2, 0, "pointwise"),   # batched per-image weight gradient
     ((2, 4, 3, 3), (6, 4, 1, 1), 1, 0, "im2col"),      # 1x1 on images below 4x4 pixels
     ((3, 4, 5, 17), (5, 4, 3, 3), 1, 1, "direct"),     # 3x3 stride 1
-    ((2, 4, 5, 7), (6, 2, 3, 3), 2, 1, "im2col"),      # 3x3 stride 1 with groups
+    ((2, 4, 5, 7), (6, 2, 3, 3), 2, 1, "im2col"),      # 3x3 stride 1, groups of 2 and 3 channels
+    ((2, 8, 5, 7), (8, 4, 3, 3), 2, 1, "direct"),      # 3x3 stride 1, groups of 4 channels
     ((1, 256, 3, 3), (129, 256, 3, 3), 1, 1, "im2col"),  # 3x3 stride 1, many channels, small images
     ((1, 256, 3, 32), (129, 256, 3, 3), 1, 1, "direct"),  # ... on images 32 wide
 ])
@@ -278,7 +279,7 @@ def test_batch_of_one_gradient_survives_later_convolutions(kernel, padding):
     assert gradcheck(loss, [x, *ws], mode="random", n_directions=3)
 
 
-# (x shape, weight shape, padding, dilation) for the direct kernels of 3-wide, stride-1 kernels:
+# (x shape, weight shape, padding, dilation[, groups]) for the direct kernels of 3-wide, stride-1 kernels:
 # several small images stacked per plane (and a last, partial stack), output channels not a multiple of the 4-channel block, kernel
 # heights 1 to 5, no / partial / full padding, dilation, non-square images, batch 1, one channel.
 DIRECT_CASES = {
@@ -289,25 +290,29 @@ DIRECT_CASES = {
     "dilation 2, padding 2": ((2, 2, 7, 8), (6, 2, 3, 3), (2, 2), (2, 2)),
     "dilation (1, 2), padding (1, 3)": ((1, 1, 6, 9), (9, 1, 3, 3), (1, 3), (1, 2)),
     "one output channel": ((2, 4, 4, 4), (1, 4, 3, 3), (1, 1), (1, 1)),
+    "groups 2 of 4 channels": ((2, 8, 5, 6), (8, 4, 3, 3), (1, 1), (1, 1), 2),
+    "groups 4, dilation 2": ((3, 16, 5, 7), (16, 4, 3, 3), (2, 2), (2, 2), 4),
 }
 
 
-def _direct(x, w, b, padding, dilation):
+def _direct(x, w, b, padding, dilation, groups=1):
     from tinycnn.ops.conv import Conv2d
 
     extra = () if b is None else (b,)
-    return Conv2d.apply(x, w, *extra, stride=(1, 1), padding=padding, dilation=dilation, groups=1, algorithm="direct")
+    return Conv2d.apply(x, w, *extra, stride=(1, 1), padding=padding, dilation=dilation, groups=groups,
+                        algorithm="direct")
 
 
 @pytest.mark.parametrize("name", list(DIRECT_CASES))
 def test_direct_path_matches_naive_loops_and_gradcheck(name):
-    xs, ws, padding, dilation = DIRECT_CASES[name]
+    xs, ws, padding, dilation, *groups = DIRECT_CASES[name]
+    groups = groups[0] if groups else 1
     x, w, b = _t(xs), _t(ws), _t(ws[0])
-    want = naive_conv2d(x.data, w.data, b.data, (1, 1), padding, dilation, 1)
-    y = _direct(x, w, b, padding, dilation)
+    want = naive_conv2d(x.data, w.data, b.data, (1, 1), padding, dilation, groups)
+    y = _direct(x, w, b, padding, dilation, groups)
     assert y._ctx.path == "direct"
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-12, atol=1e-12)
-    assert gradcheck(lambda x, w, b: _direct(x, w, b, padding, dilation), [x, w, b])
+    assert gradcheck(lambda x, w, b: _direct(x, w, b, padding, dilation, groups), [x, w, b])
 
 
 def test_direct_path_gradcheck_random_directions_larger():

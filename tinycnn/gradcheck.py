@@ -153,7 +153,7 @@ def _numeric(fn, inputs, t, direction, eps, project) -> float | np.ndarray:
 
 def _check_full(fn, inputs, checked, y0, eps, atol, rtol):
     n_out = y0.size
-    units = [np.eye(n_out, dtype=np.float64)[j].reshape(y0.shape) for j in range(n_out)]
+    units = list(np.eye(n_out, dtype=np.float64).reshape(n_out, *y0.shape))  # one identity: row j is e_j
     analytic = _backward(fn, inputs, checked, units)  # [output j][input k] -> grad array
     for k, t in enumerate(checked):
         jac_a = np.stack([analytic[j][k].ravel() for j in range(n_out)]) if n_out else np.zeros((0, t.data.size))

@@ -26,7 +26,8 @@ g in the padded-width layout and zeros in its junk entries:
 
     dw[o, c, a, b] = sum_{n, p} g[n, o, p] * xp[n, c, p + a*dh*Wp + b*dw]           (2)
 
-12 dot products (4 channels x 3 taps) per pass over p. The input gradient of
+12 dot products (4 channels x 3 taps) per pass over p. With groups, a block of
+4 output channels lies in one group and reads only that group's input channels. The input gradient of
 a stride-1 convolution is itself a convolution (of g with the flipped,
 transposed weight), so (1) computes it too: see `ops/conv.py`.
 """
@@ -88,19 +89,21 @@ def _stack_planes(x, out, k, Hp, top, left):
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
-def _forward(xp, w, out, k, Hp, Wp, L, dh, dw):
+def _forward(xp, w, out, k, Hp, Wp, L, dh, dw, per_group):
     """(1). xp: (ceil(N/k), C, Hq*Wp) padded flat planes of k stacked images;
-    w: (C_out rounded up to BLOCK, C, kh, 3); out: (N, C_out, Ho, Wo)."""
-    M, C = xp.shape[0], xp.shape[1]
-    kh = w.shape[2]
+    w: (C_out rounded up to BLOCK, C/G, kh, 3); out: (N, C_out, Ho, Wo);
+    per_group: output channels per group (a multiple of BLOCK), w.shape[0] without groups."""
+    M = xp.shape[0]
+    Cg, kh = w.shape[1], w.shape[2]
     N, C_out, Ho, Wo = out.shape
     blocks = w.shape[0] // BLOCK
     for task in prange(M * blocks):  # one plane x 4 output channels per task
         m, o = task // blocks, task % blocks * BLOCK
         acc = np.zeros((BLOCK, L), dtype=out.dtype)  # 4 flat output planes, padded width
         y0, y1, y2, y3 = acc[0], acc[1], acc[2], acc[3]
-        for c in range(C):
-            plane = xp[m, c]
+        c0 = o // per_group * Cg  # the block's group reads input channels c0 .. c0 + Cg - 1
+        for c in range(Cg):
+            plane = xp[m, c0 + c]
             for a in range(kh):
                 row = a * dh * Wp
                 s0 = plane[row : row + L]  # tap (a, 0), shifted plane      (L,)
@@ -124,20 +127,22 @@ def _forward(xp, w, out, k, Hp, Wp, L, dh, dw):
 
 
 @njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
-def _weight_grad(xp, gq, parts, Wp, L, dh, dw, zero):
+def _weight_grad(xp, gq, parts, Wp, L, dh, dw, per_group, zero):
     """(2), one partial sum per chunk of planes. xp: (M, C, Hq*Wp) padded flat planes;
     gq: (M, C_out rounded up to BLOCK, >= L) the same planes of the output gradient, zeros in
-    the junk entries; parts: (chunks, C_out rounded up, C, kh, 3), zeroed here."""
-    M, C = xp.shape[0], xp.shape[1]
-    chunks, C_out4, _, kh, _ = parts.shape
+    the junk entries; parts: (chunks, C_out rounded up, C/G, kh, 3), zeroed here;
+    per_group as in `_forward`."""
+    M = xp.shape[0]
+    chunks, C_out4, Cg, kh, _ = parts.shape
     for chunk in prange(chunks):
         part = parts[chunk]
         part[:] = 0
         for m in range(chunk * M // chunks, (chunk + 1) * M // chunks):
             for o in range(0, C_out4, BLOCK):
                 g0, g1, g2, g3 = gq[m, o, :L], gq[m, o + 1, :L], gq[m, o + 2, :L], gq[m, o + 3, :L]
-                for c in range(C):
-                    plane = xp[m, c]
+                c0 = o // per_group * Cg
+                for c in range(Cg):
+                    plane = xp[m, c0 + c]
                     for a in range(kh):
                         row = a * dh * Wp
                         s0 = plane[row : row + L]
@@ -181,30 +186,33 @@ def _stacked(x, layout, top, left, channels):
     return out.reshape(out.shape[0], channels, -1)
 
 
-def direct_forward(x, weight, ph, pw, dh, dw):
-    """Stride-1 convolution, formula (1). x: (N, C, H, W); weight: (C_out, C, kh, 3)
-    -> (N, C_out, Ho, Wo)."""
+def direct_forward(x, weight, ph, pw, dh, dw, groups=1):
+    """Stride-1 convolution, formula (1). x: (N, C, H, W); weight: (C_out, C/groups, kh, 3)
+    -> (N, C_out, Ho, Wo). With groups > 1, C_out/groups must be a multiple of BLOCK."""
     N, C, H, W = x.shape
-    C_out, _, kh, _ = weight.shape
+    C_out, Cg, kh, _ = weight.shape
     lay = padded_width_layout(N, H, W, kh, ph, pw, dh, dw)
     xp = _stacked(x, lay, ph, pw, C)  # (ceil(N/k), C, Hq*Wp)
-    w = np.zeros((_round_up(C_out, BLOCK), C, kh, 3), dtype=x.dtype)  # whole blocks of 4 channels
+    w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=x.dtype)  # whole blocks of 4 channels
     w[:C_out] = weight
+    per_group = C_out // groups if groups > 1 else w.shape[0]
     out = np.empty((N, C_out, lay.Ho, lay.Wo), dtype=x.dtype)
-    launch(_forward, xp.shape[0] * C_out * C * kh * lay.L, xp, w, out, lay.k, lay.Hp, lay.Wp, lay.L, dh, dw)
+    launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.Hp, lay.Wp, lay.L, dh, dw, per_group)
     return out
 
 
-def direct_weight_grad(grad, x, kh, ph, pw, dh, dw):
+def direct_weight_grad(grad, x, kh, ph, pw, dh, dw, groups=1):
     """Weight gradient of a stride-1 convolution, formula (2).
-    grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C, kh, 3)."""
+    grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C/groups, kh, 3)."""
     N, C, H, W = x.shape
     C_out4 = _round_up(grad.shape[1], BLOCK)
     lay = padded_width_layout(N, H, W, kh, ph, pw, dh, dw)
     xp = _stacked(x, lay, ph, pw, C)  # (M, C, Hq*Wp)
     gq = _stacked(grad, lay, 0, 0, C_out4)  # (M, C_out4, Hq*Wp): output row i of image s at row s*Hp + i
-    parts = np.empty((min(CHUNKS, xp.shape[0]), C_out4, C, kh, 3), dtype=x.dtype)
-    launch(_weight_grad, xp.shape[0] * C_out4 * C * kh * lay.L, xp, gq, parts, lay.Wp, lay.L, dh, dw, x.dtype.type(0))
+    parts = np.empty((min(CHUNKS, xp.shape[0]), C_out4, C // groups, kh, 3), dtype=x.dtype)
+    per_group = grad.shape[1] // groups if groups > 1 else C_out4
+    launch(_weight_grad, xp.shape[0] * C_out4 * C // groups * kh * lay.L, xp, gq, parts, lay.Wp, lay.L, dh, dw,
+           per_group, x.dtype.type(0))
     return parts.sum(axis=0)[: grad.shape[1]]
 
 

@@ -11,8 +11,9 @@ where g = o // (C_out/G) is the group of output channel o. Four paths, all
 computing that formula:
 - general: im2col, then out = W @ cols, with the groups as the batch axis of
   one batched matmul (Chainer's grouped convolution);
-- direct (kernels 3 wide at stride 1, no groups: every 3x3 convolution of a
-  ResNet, WideResNet or DenseNet): Numba kernels that read the input in place,
+- direct (kernels 3 wide at stride 1, with few channels or on wide images:
+  the 3x3 convolutions of CIFAR ResNets, WideResNets, ResNeXts and DenseNets;
+  groups of a multiple of 4 channels): Numba kernels that read the input in place,
   for the output and both gradients (`kernels/direct_conv.py`); im2col's
   kh*kw copies of the input cost as much time as its GEMM;
 - pointwise (1x1, stride 1, no padding, at least 4x4 pixels): no im2col and
@@ -74,7 +75,7 @@ class Conv2d(Function):
         if self.path == "depthwise":
             out = depthwise_forward(x, weight.reshape(C_out, kh, kw), sh, sw, ph, pw, dh, dw)  # (N, C_out, Ho, Wo)
         elif self.path == "direct":
-            out = direct_forward(x, weight, ph, pw, dh, dw)                  # (N, C_out, Ho, Wo)
+            out = direct_forward(x, weight, ph, pw, dh, dw, G)               # (N, C_out, Ho, Wo)
         elif self.path == "pointwise":
             out = np.matmul(weight.reshape(G, C_out // G, Cg),              # (G, C_out/G, C/G)
                             x.reshape(N, G, Cg, H * W))                     # (N, G, C/G, H*W)
@@ -114,10 +115,11 @@ class Conv2d(Function):
             gx, gw = _pointwise_backward(grad, x, weight, G, need_x, need_w)
         elif self.path == "direct":
             if need_w:
-                gw = direct_weight_grad(grad, x, kh, ph, pw, dh, dw)        # (C_out, C, kh, 3)
-            if need_x:  # a stride-1 convolution of grad with the flipped, transposed weight
-                w_t = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)         # (C, C_out, kh, 3)
-                gx = direct_forward(grad, w_t, dh * (kh - 1) - ph, dw * (kw - 1) - pw, dh, dw)  # (N, C, H, W)
+                gw = direct_weight_grad(grad, x, kh, ph, pw, dh, dw, G)     # (C_out, C/G, kh, 3)
+            if need_x:  # a stride-1 convolution of grad with the flipped weight, in/out swapped per group
+                w_t = weight.reshape(G, C_out // G, Cg, kh, kw)[..., ::-1, ::-1]  # (G, C_out/G, C/G, kh, 3)
+                w_t = w_t.transpose(0, 2, 1, 3, 4).reshape(C, C_out // G, kh, kw)   # (C, C_out/G, kh, 3)
+                gx = direct_forward(grad, w_t, dh * (kh - 1) - ph, dw * (kw - 1) - pw, dh, dw, G)  # (N, C, H, W)
         else:
             P = N * Ho * Wo
             gT = _channels_first(grad, "gT").reshape(G, C_out // G, P)  # (G, C_out/G, N*Ho*Wo)
@@ -139,7 +141,7 @@ class Conv2d(Function):
 
     def _choose_path(self, weight, x_shape):
         """"depthwise" (one input channel per group), "pointwise" (1x1, stride 1, no padding,
-        >= POINTWISE_MIN_PIXELS per image), "direct" (kernel (kh, 3), stride 1, no groups,
+        >= POINTWISE_MIN_PIXELS per image), "direct" (kernel (kh, 3), stride 1, groups of 4k channels,
         padding at most the kernel's reach so the input gradient is a convolution too; few channels
         or wide images) or "im2col"."""
         kh, kw, sh, sw, ph, pw, dh, dw = self.geometry
@@ -148,8 +150,8 @@ class Conv2d(Function):
             return "depthwise"
         if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and H * W >= POINTWISE_MIN_PIXELS:
             return "pointwise"
-        if kw == 3 and self.groups == 1 and _input_grad_is_a_conv(self.geometry) and (
-                C * weight.shape[0] <= DIRECT_MAX_CHANNEL_PRODUCT or W >= DIRECT_ANY_CHANNELS_FROM_WIDTH):
+        if kw == 3 and _direct_groups_ok(self.groups, C, weight.shape[0]) and _input_grad_is_a_conv(self.geometry) and (
+                C * weight.shape[0] // self.groups <= DIRECT_MAX_CHANNEL_PRODUCT or W >= DIRECT_ANY_CHANNELS_FROM_WIDTH):
             return "direct"
         return "im2col"
 
@@ -168,6 +170,12 @@ POINTWISE_MIN_PIXELS = 16
 # The weight gradient as N per-image products summed (no copies, but an (N, C_out, C) temporary)
 # wins from 8x8 images up; smaller images transpose x and grad channels-first for one GEMM.
 BATCHED_WEIGHT_GRAD_MIN_PIXELS = 64
+
+
+def _direct_groups_ok(G, C, C_out) -> bool:
+    """The direct kernels take 4 output channels at a time: with groups, a block must not straddle
+    two groups, in the convolution (C_out/G) and in its input gradient (C/G)."""
+    return G == 1 or (C_out // G % 4 == 0 and C // G % 4 == 0)
 
 
 def _pointwise_backward(grad, x, weight, G, need_x, need_w):
