@@ -213,8 +213,14 @@ run.savefig(fig, "timings")
 # * NumPy's im2col is 9 strided slice copies (one per kernel tap), each a fast
 #   C loop over the whole batch; the Numba kernel is one compiled loop nest.
 #   Which one wins depends on the machine and its load: measure, do not guess.
-# * `F.conv2d` is the framework's convolution: the same im2col + GEMM plus
-#   bookkeeping (Tensor wrapping, checks, buffers kept for the backward pass).
+# * `F.conv2d` is the framework's convolution. For these 3x3, stride-1 layers it
+#   does not use im2col at all: it takes the "direct" path
+#   (`tinycnn/kernels/direct_conv.py`). Flatten each zero-padded input plane:
+#   the input under tap (a, b) of every output pixel is then the same plane
+#   shifted by a*(W+2) + b, so the convolution is a sum of shifted, scaled
+#   planes -- long contiguous loops that compile to vector instructions, with
+#   no 9x copy of the input. It also pays for Tensor wrapping, checks and the
+#   buffers kept for the backward pass. `ops/conv.py` lists its four paths.
 # * On a machine shared with other jobs, multi-threaded BLAS and Numba can be
 #   *slower* than one thread (threads wait for each other); try
 #   `OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1` and compare.
@@ -226,6 +232,8 @@ run.savefig(fig, "timings")
 #   large GEMM that BLAS runs near peak speed.
 # * The backward pass is two more GEMMs plus col2im (the adjoint of im2col,
 #   which adds each column entry back to its pixel).
+# * A convolution need not build cols: the direct kernels of `F.conv2d` read
+#   the padded input in place, and skip im2col's memory traffic.
 #
 # ## Exercises
 # 1. Write the backward of `conv2d_im2col` for the weights: dW = dY (C_out, N*Ho*Wo) @ cols.T.
