@@ -27,7 +27,7 @@ computing that formula:
 import numpy as np
 
 from tinycnn.kernels.depthwise import depthwise_backward, depthwise_forward
-from tinycnn.kernels.direct_conv import direct_forward, direct_weight_grad
+from tinycnn.kernels.direct_conv import BLOCK, direct_forward, direct_weight_grad
 from tinycnn.kernels.im2col import col2im, conv_output_size, im2col
 from tinycnn.tensor import Function, Tensor
 
@@ -162,7 +162,7 @@ class Conv2d(Function):
 # 7.7 vs 24.4; 64->128 4x4 17.2 vs 24.4; 128->256 8x8 139 vs 146; 192->192 8x8 156 vs 150;
 # 256->256 8x8 272 vs 241; 512->512 4x4 470 vs 238; 512->512 7x7 (N 32) 295 vs 174;
 # 160->160 32x32 (N 64) 573 vs 711; 64->64 56x56 (N 32) 163 vs 277.
-DIRECT_MAX_CHANNEL_PRODUCT = 128 * 256  # C_in * C_out
+DIRECT_MAX_CHANNEL_PRODUCT = 128 * 256  # C_in * C_out / groups
 DIRECT_ANY_CHANNELS_FROM_WIDTH = 32
 # Per-image GEMMs beat one big GEMM plus two transposing copies from 4x4 images up (MobileNetV2's
 # 1x1 shapes, batch 128, 1 thread: 1.3-1.8x faster forward); below, N tiny GEMMs lose 2x.
@@ -173,9 +173,9 @@ BATCHED_WEIGHT_GRAD_MIN_PIXELS = 64
 
 
 def _direct_groups_ok(G, C, C_out) -> bool:
-    """The direct kernels take 4 output channels at a time: with groups, a block must not straddle
-    two groups, in the convolution (C_out/G) and in its input gradient (C/G)."""
-    return G == 1 or (C_out // G % 4 == 0 and C // G % 4 == 0)
+    """The direct kernels take BLOCK (4) output channels at a time: with groups, a block must not
+    straddle two groups, in the convolution (C_out/G) and in its input gradient (C/G)."""
+    return G == 1 or (C_out // G % BLOCK == 0 and C // G % BLOCK == 0)
 
 
 def _pointwise_backward(grad, x, weight, G, need_x, need_w):
