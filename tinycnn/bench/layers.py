@@ -117,9 +117,14 @@ def time_layer_pair(batch, c_in, c_out, h, k, stride, groups, torch, repeat, fir
 
 def kernel_rows(batch, repeat) -> list:
     """NumPy reference vs Numba for im2col/col2im and the depthwise kernels, and
-    the depthwise direct kernels vs the im2col path on the same layer."""
+    the direct kernels (3x3 and depthwise) vs the im2col path on the same layer."""
     rng = np.random.default_rng(0)
     rows = []
+    for c, h in [(16, 32), (32, 16), (64, 8)]:  # ResNet-20's 3x3 layers
+        general = time_layer_pair(batch, c, c, h, 3, 1, 1, None, repeat, algorithm="im2col")
+        direct = time_layer_pair(batch, c, c, h, 3, 1, 1, None, repeat, algorithm="direct")
+        rows.append(["3x3 fwd+bwd: im2col path vs direct", f"{batch}x{c}x{h}x{h}", general["fb"] * 1e3,
+                     direct["fb"] * 1e3, general["fb"] / direct["fb"]])
     for c, h in [(16, 32), (64, 8)]:
         x = rng.standard_normal((batch, c, h, h)).astype(np.float32)
         geom = (3, 3, 1, 1, 1, 1, 1, 1)
