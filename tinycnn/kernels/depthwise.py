@@ -106,6 +106,18 @@ def _add_taps(dst, src, off, step, w, L):
             dst[p] += w0 * s0[p]
 
 
+@njit(cache=True, inline="always")
+def _load_stack(stack, src, first, count, channel, top, left):
+    """stack: (k, Hp, Wp) buffers. Buffer s < count gets the plane src[first + s, channel] at
+    rows top.., columns left.. (its border keeps what it had: zeros); the rest are zeroed."""
+    H, W = src.shape[2], src.shape[3]
+    for s in range(stack.shape[0]):
+        if s < count:
+            stack[s, top : top + H, left : left + W] = src[first + s, channel]
+        else:
+            stack[s] = 0
+
+
 @njit(cache=True, parallel=True, fastmath=_FAST)
 def _forward_stride1(x, weight, out, ph, pw, dh, dw, k, n_chunks):
     """Stride 1, k images of a channel per buffer. x: (N, C, H, W), weight: (C_out, kh, kw),
@@ -124,11 +136,7 @@ def _forward_stride1(x, weight, out, ph, pw, dh, dw, k, n_chunks):
         for task in range(t * stacks * C // n_chunks, (t + 1) * stacks * C // n_chunks):
             g, c = task // C, task % C
             count = min(k, N - g * k)  # images in this stack
-            for s in range(k):
-                if s < count:
-                    planes[s, ph : ph + H, pw : pw + W] = x[g * k + s, c]
-                else:
-                    planes[s] = 0
+            _load_stack(planes, x, g * k, count, c, ph, pw)
             for o in range(c * m, c * m + m):
                 wide[:] = 0
                 for a in range(kh):
@@ -163,19 +171,11 @@ def _backward_stride1(grad, x, weight, gx, gw_parts, need_x, need_w, C, H, W, ph
             g, c = task // C, task % C
             count = min(k, N - g * k)
             if need_w:
-                for s in range(k):
-                    if s < count:
-                        planes[s, ph : ph + H, pw : pw + W] = x[g * k + s, c]
-                    else:
-                        planes[s] = 0
+                _load_stack(planes, x, g * k, count, c, ph, pw)
             if need_x:
                 gxp[:] = 0
             for o in range(c * m, c * m + m):
-                for s in range(k):
-                    if s < count:
-                        gwide[s, :Ho, :Wo] = grad[g * k + s, o]
-                    else:
-                        gwide[s] = 0
+                _load_stack(gwide, grad, g * k, count, o, 0, 0)  # zeros past Wo stay zero
                 gL = gbuf[M : M + L]
                 for a in range(kh):
                     if need_x:  # gx[q] = sum_{a, b} w[a, b] * g[q - a*dh*Wp - b*dw]

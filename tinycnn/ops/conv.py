@@ -150,8 +150,7 @@ class Conv2d(Function):
             return "depthwise"
         if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and H * W >= POINTWISE_MIN_PIXELS:
             return "pointwise"
-        if kw == 3 and _direct_groups_ok(self.groups, C, weight.shape[0]) and _input_grad_is_a_conv(self.geometry) and (
-                C * weight.shape[0] // self.groups <= DIRECT_MAX_CHANNEL_PRODUCT or W >= DIRECT_ANY_CHANNELS_FROM_WIDTH):
+        if kw == 3 and _input_grad_is_a_conv(self.geometry) and _direct_fits(self.groups, C, weight.shape[0], W):
             return "direct"
         return "im2col"
 
@@ -172,10 +171,13 @@ POINTWISE_MIN_PIXELS = 16
 BATCHED_WEIGHT_GRAD_MIN_PIXELS = 64
 
 
-def _direct_groups_ok(G, C, C_out) -> bool:
-    """The direct kernels take BLOCK (4) output channels at a time: with groups, a block must not
-    straddle two groups, in the convolution (C_out/G) and in its input gradient (C/G)."""
-    return G == 1 or (C_out // G % BLOCK == 0 and C // G % BLOCK == 0)
+def _direct_fits(G, C, C_out, W) -> bool:
+    """Whether the direct kernels take a 3-wide stride-1 layer: its groups split into whole blocks
+    of BLOCK (4) output channels, in the convolution (C_out/G) and in its input gradient (C/G),
+    and it has few channels per group or wide images (the measurements above)."""
+    if G > 1 and (C_out // G % BLOCK or C // G % BLOCK):
+        return False
+    return C * C_out // G <= DIRECT_MAX_CHANNEL_PRODUCT or W >= DIRECT_ANY_CHANNELS_FROM_WIDTH
 
 
 def _pointwise_backward(grad, x, weight, G, need_x, need_w):
