@@ -32,6 +32,7 @@ import tinycnn
 import tinycnn.models
 from tinycnn.bench.table import print_table
 from tinycnn.bench.timing import median_times, set_threads, try_import_torch
+from tinycnn.machine import matmul_gflops
 
 MODELS = {  # benchmark name -> registered model
     "resnet20": "resnet20",
@@ -114,19 +115,6 @@ def build(name: str):
 
 
 # ---------------------------------------------------------------- measurements
-
-
-def matmul_gflops(n: int = 2048, repeat: int = 5, clock=time.perf_counter) -> float:
-    """The machine's NumPy float32 matmul rate (GFLOP/s) on an n x n x n GEMM, median of `repeat`."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((2, n, n), dtype=np.float32)
-    out = np.empty((n, n), np.float32)
-
-    def gemm():
-        np.matmul(a, b, out=out)
-
-    med = median_times({"gemm": gemm}, repeat, clock=clock)["gemm"]["total"]
-    return 2 * n**3 / med / 1e9
 
 
 def macs_per_image(model) -> int:

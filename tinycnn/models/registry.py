@@ -2,6 +2,8 @@
 import inspect
 from collections.abc import Callable
 
+from tinycnn.models.pretrained import list_pretrained, load_pretrained_, pretrained_info
+
 _MODELS: dict[str, Callable] = {}
 _INPUT_SIZES: dict[str, tuple[int, int, int]] = {}
 
@@ -35,15 +37,28 @@ def _factory(name: str) -> Callable:
     return _MODELS[name]
 
 
-def create(name: str, num_classes: int | None = None, **kwargs):
+def create(name: str, num_classes: int | None = None, pretrained: bool = False, **kwargs):
     """Build a registered model: `create("resnet20")`, `create("resnet50", num_classes=10)`.
 
     num_classes: None keeps the model's own default (10 for CIFAR models,
-    1000 for ImageNet-sized ones, as in torchvision)."""
+    1000 for ImageNet-sized ones, as in torchvision).
+    pretrained: load the shipped CIFAR-10 weights (`list_pretrained()` names the
+    models that have them; `pretrained_info(name)` says how they were trained)."""
     factory = _factory(name)
+    if pretrained:
+        info = pretrained_info(name) if name in list_pretrained() else None
+        if info is None:
+            raise ValueError(f"create({name!r}, pretrained=True): no shipped weights for {name!r}; "
+                             f"models with weights: {', '.join(list_pretrained()) or 'none yet'}")
+        if num_classes not in (None, info["num_classes"]):
+            raise ValueError(f"create({name!r}, pretrained=True): the weights have {info['num_classes']} classes, "
+                             f"got num_classes={num_classes}")
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    return factory(**kwargs)
+    model = factory(**kwargs)
+    if pretrained:
+        load_pretrained_(model, name)
+    return model
 
 
 def default_num_classes(name: str) -> int:

@@ -1,0 +1,158 @@
+"""Shipped weights: publishing a finished run, `create(name, pretrained=True)`, `list_pretrained`,
+`pretrained_info`, the hash check; and the weights actually shipped in tinycnn/pretrained/ against
+the real CIFAR-10 test images (quick: recorded logits on a few images; slow: the whole test set)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cifar_fake import register_tiny_model, write_archive
+
+import tinycnn
+from tinycnn.checkpoint import CheckpointError
+from tinycnn.data import cifar
+from tinycnn.models import create, list_pretrained, pretrained, pretrained_info
+from tinycnn.models.pretrained import PretrainedError, load_pretrained_state, read_manifest
+from tinycnn.publish import command_of, publish_run
+from tinycnn.train import TrainConfig, fit, make_config
+
+REAL_ARCHIVE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar-10-python.tar.gz"
+SHIPPED = sorted(read_manifest())
+REQUIRED = {"test_accuracy", "mean", "std", "recipe", "epochs", "train_seconds", "command", "sha256"}
+
+
+@pytest.fixture
+def published(tmp_path, monkeypatch):
+    """A 2-epoch run of the tiny test network on a learnable fake archive, published into a
+    temporary pretrained folder that the API then reads."""
+    monkeypatch.setattr(cifar, "PROJECT_DATA_DIR", tmp_path / "project_data")
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "pretrained")
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    write_archive(archive, per_batch=104, n_test=100, learnable=True)
+    config = TrainConfig(model=register_tiny_model(), epochs=2, train_size=512, batch_size=64, lr=0.2,
+                         warmup_epochs=0.5, eval_batch_size=100)
+    fit(config, tmp_path / "run", data=archive, progress=False)
+    info = publish_run(tmp_path / "run", data=archive)
+    return info, archive, tmp_path / "pretrained"
+
+
+def test_a_published_run_loads_with_its_recorded_logits(published):
+    info, archive, folder = published
+    name = register_tiny_model()
+    assert list_pretrained() == [name]
+    assert REQUIRED <= set(pretrained_info(name)) and pretrained_info(name) == info
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", f"{name}.npz", f"{name}.csv"])
+    assert info["test_images"] == 100 and 50 < info["test_accuracy"] <= 100  # learnable: far above chance
+    assert abs(info["test_accuracy"] - info["float32_test_accuracy"]) <= (0.05 if info["dtype"] == "float16" else 100)
+    model = create(name, pretrained=True).eval()
+    x = cifar.load_cifar10(archive).x_test[:len(info["sample_logits"])]
+    logits = model(tinycnn.Tensor(_normalise(x, info))).data
+    np.testing.assert_allclose(logits, info["sample_logits"], atol=2e-3)
+    assert logits.argmax(axis=1).tolist() == info["sample_predictions"]
+    assert (folder / f"{name}.csv").read_text().startswith("epoch,")
+
+
+def test_the_manifest_is_a_copy_and_names_what_is_missing(published):
+    name = register_tiny_model()
+    pretrained_info(name)["test_accuracy"] = -1
+    assert pretrained_info(name)["test_accuracy"] > 0
+    with pytest.raises(KeyError, match="no pretrained weights for 'resnet20'.*tiny_cnn_for_tests"):
+        pretrained_info("resnet20")
+    with pytest.raises(ValueError, match="no shipped weights for 'resnet20'"):
+        create("resnet20", pretrained=True)
+    with pytest.raises(ValueError, match="the weights have 10 classes, got num_classes=3"):
+        create(name, num_classes=3, pretrained=True)
+
+
+def test_a_damaged_or_missing_weight_file_is_refused_by_name(published):
+    info, _, folder = published
+    name = register_tiny_model()
+    path = folder / info["file"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(PretrainedError, match=rf"{path.name} of '{name}' is damaged: its sha256 is [0-9a-f]{{64}}, "
+                                              rf"the manifest expects {info['sha256']}"):
+        create(name, pretrained=True)
+    path.unlink()
+    with pytest.raises(PretrainedError, match=rf"{path.name} of '{name}' is missing"):
+        load_pretrained_state(name)
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(PretrainedError, match="cannot read the pretrained manifest"):
+        list_pretrained()
+
+
+def test_an_unfinished_run_is_not_published(tmp_path, monkeypatch):
+    monkeypatch.setattr(cifar, "PROJECT_DATA_DIR", tmp_path / "project_data")
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    write_archive(archive, per_batch=20, n_test=20)
+    config = TrainConfig(model=register_tiny_model(), epochs=2, train_size=100, batch_size=50, eval_batch_size=20)
+
+    class Stop(Exception):
+        pass
+
+    def stop(epoch, metrics):
+        raise Stop
+
+    with pytest.raises(Stop):
+        fit(config, tmp_path / "run", data=archive, progress=False, on_epoch_end=stop)
+    with pytest.raises(CheckpointError, match="is not finished: 1 of 2 epochs"):
+        publish_run(tmp_path / "run", data=archive, directory=tmp_path / "pretrained")
+
+
+def test_the_command_repeats_the_recipe_and_what_differs_from_it():
+    assert command_of(make_config("cifar-small", model="wrn10_2")) == \
+        "tinycnn train --recipe cifar-small --model wrn10_2"
+    config = make_config("cifar-small", model="resnet20", seed=1, epochs=3, nesterov=False, milestones=(5, 9))
+    assert command_of(config) == ("tinycnn train --recipe cifar-small --model resnet20 --epochs 3 "
+                                  "--no-nesterov --milestones 5,9 --seed 1")
+
+
+def _normalise(x_uint8, info) -> np.ndarray:
+    """(N, 3, 32, 32) uint8 -> float32 normalised with the weights' own mean and std."""
+    mean = np.array(info["mean"], np.float32).reshape(1, 3, 1, 1)
+    std = np.array(info["std"], np.float32).reshape(1, 3, 1, 1)
+    return ((x_uint8.astype(np.float32) / 255 - mean) / std).astype(np.float32)
+
+
+# ---------------------------------------------------------------- the shipped weights
+
+def _real_test_set():
+    if not REAL_ARCHIVE.exists():
+        pytest.skip(f"the real CIFAR-10 archive is not at {REAL_ARCHIVE}")
+    return cifar.load_cifar10(REAL_ARCHIVE)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_load_and_give_their_recorded_logits(name):
+    info = pretrained_info(name)
+    assert REQUIRED <= set(info) and info["test_images"] == 10000
+    model = create(name, pretrained=True).eval()  # the hash is checked here
+    x = _real_test_set().x_test[:len(info["sample_logits"])]
+    logits = model(tinycnn.Tensor(_normalise(x, info))).data
+    np.testing.assert_allclose(logits, info["sample_logits"], atol=2e-3)
+    assert logits.argmax(axis=1).tolist() == info["sample_predictions"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_reach_their_recorded_test_accuracy(name):
+    info, data = pretrained_info(name), _real_test_set()
+    model = create(name, pretrained=True).eval()
+    correct = 0
+    with tinycnn.no_grad():
+        for start in range(0, 10000, 500):
+            logits = model(tinycnn.Tensor(_normalise(data.x_test[start:start + 500], info))).data
+            correct += int(np.sum(logits.argmax(axis=1) == data.y_test[start:start + 500]))
+    assert abs(100 * correct / 10000 - info["test_accuracy"]) <= 0.1
+
+
+def test_the_manifest_in_the_package_is_consistent():
+    folder = pretrained.PRETRAINED_DIR
+    for name, info in read_manifest().items():
+        assert (folder / info["file"]).exists() and (folder / info["log"]).exists(), name
+        assert REQUIRED <= set(info), name
+    listed = {info[key] for info in read_manifest().values() for key in ("file", "log")}
+    on_disk = {p.name for p in folder.glob("*") if p.name != "manifest.json"} if folder.exists() else set()
+    assert on_disk == listed  # nothing shipped that the manifest does not describe
+    json.dumps(read_manifest())
