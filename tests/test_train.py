@@ -168,3 +168,17 @@ def test_evaluate_with_flip_tta_averages_the_mirror_images_logits(learnable):
         averaged = (model(tinycnn.Tensor(x)).data + model(tinycnn.Tensor(x[..., ::-1].copy())).data) / 2
     np.testing.assert_array_equal(tta["predictions"], averaged.argmax(axis=1))
     np.testing.assert_array_equal(plain["predictions"], evaluate(model, loader)["predictions"])
+
+
+def test_shuffled_labels_are_a_permutation_that_nothing_can_learn(learnable, tmp_path):
+    from tinycnn.train import load_dataset
+
+    plain = load_dataset(tiny(train_size=0), learnable)
+    shuffled = load_dataset(tiny(train_size=0, shuffle_labels=True), learnable)
+    np.testing.assert_array_equal(shuffled.x_train, plain.x_train)  # the same images, in the same order
+    np.testing.assert_array_equal(np.bincount(shuffled.y_train), np.bincount(plain.y_train))
+    assert np.mean(shuffled.y_train == plain.y_train) < 0.3  # ~0.1 by chance
+    np.testing.assert_array_equal(load_dataset(tiny(train_size=0, shuffle_labels=True), learnable).y_train,
+                                  shuffled.y_train)  # the seed decides the permutation
+    history = fit(tiny(model="resnet9_fast", shuffle_labels=True), tmp_path / "run", data=learnable, progress=False)
+    assert history[-1]["test_acc"] < 0.35  # the colours that give the class away were not learnt (chance 0.1)

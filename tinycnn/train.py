@@ -55,6 +55,7 @@ class TrainConfig:
     flip: bool = True
     cutout: int = 0  # cutout square size (0: none)
     train_size: int = 0  # 0: the whole training set; N: a stratified subset of N images
+    shuffle_labels: bool = False  # train on randomly permuted labels: a control that nothing real is learnt
     seed: int = 0
     eval_batch_size: int = 1000
 
@@ -102,6 +103,8 @@ def load_dataset(config: TrainConfig, data=None):
     if config.train_size:
         keep = stratified_subset(dataset.y_train, config.train_size, np.random.default_rng(config.seed))
         dataset.x_train, dataset.y_train = dataset.x_train[keep], dataset.y_train[keep]
+    if config.shuffle_labels:  # the images keep their order; their labels are dealt out again at random
+        dataset.y_train = np.random.default_rng([config.seed, 1]).permutation(dataset.y_train)
     return dataset
 
 
