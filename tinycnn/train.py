@@ -23,6 +23,7 @@ from tinycnn import models
 from tinycnn.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from tinycnn.data import DataLoader, EvalTransform, TrainTransform, load_cifar10, load_cifar100, stratified_subset
 from tinycnn.data.augment import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
+from tinycnn.data.resize import resize_images
 from tinycnn.machine import matmul_gflops
 from tinycnn.nn import functional as F
 from tinycnn.optim import SGD
@@ -51,7 +52,8 @@ class TrainConfig:
     schedule: str = "onecycle"  # onecycle | cosine | multistep
     warmup_epochs: float = 2.0  # onecycle: rise to the peak; cosine: linear warm-up
     milestones: tuple = ()  # multistep: iterations at which lr is divided by 10
-    padding: int = 4  # random-crop padding (0: no crop)
+    padding: int = 4  # random-crop padding at 32x32 (0: no crop); scaled with the resolution
+    resolution: int = 0  # image size fed to the model; 0: the model's own (32 for CIFAR models)
     flip: bool = True
     cutout: int = 0  # cutout square size (0: none)
     train_size: int = 0  # 0: the whole training set; N: a stratified subset of N images
@@ -103,9 +105,21 @@ def load_dataset(config: TrainConfig, data=None):
     if config.train_size:
         keep = stratified_subset(dataset.y_train, config.train_size, np.random.default_rng(config.seed))
         dataset.x_train, dataset.y_train = dataset.x_train[keep], dataset.y_train[keep]
+    size = training_resolution(config)
+    if size != 32:  # bilinear, once, on the uint8 images
+        dataset.x_train, dataset.x_test = resize_images(dataset.x_train, size), resize_images(dataset.x_test, size)
     if config.shuffle_labels:  # the images keep their order; their labels are dealt out again at random
         dataset.y_train = np.random.default_rng([config.seed, 1]).permutation(dataset.y_train)
     return dataset
+
+
+def training_resolution(config: TrainConfig) -> int:
+    """config.resolution, or else the model's registered input size if that is CIFAR-scale (an
+    EfficientNet scaled in resolution), else 32: an ImageNet model trains on CIFAR's own pixels."""
+    if config.resolution:
+        return config.resolution
+    size = models.input_size(config.model)[1]
+    return size if size <= 64 else 32
 
 
 def _normalization(config: TrainConfig):
@@ -115,7 +129,8 @@ def _normalization(config: TrainConfig):
 def make_loaders(config: TrainConfig, dataset):
     mean, std = _normalization(config)
     train = DataLoader(dataset.x_train, dataset.y_train, config.batch_size, shuffle=True, drop_last=True,
-                       transform=TrainTransform(config.padding, config.flip, config.cutout, mean, std))
+                       transform=TrainTransform(round(config.padding * training_resolution(config) / 32), config.flip,
+                                                config.cutout, mean, std))
     if len(train) == 0:
         raise ValueError(f"batch size {config.batch_size} is larger than the {len(dataset.x_train)} training images")
     test = DataLoader(dataset.x_test, dataset.y_test, config.eval_batch_size, transform=EvalTransform(mean, std))

@@ -15,6 +15,8 @@ quantity that comparison holds fixed:
     densenet_bc_28_12         0.10M    44M    resnet8 (0.08M) and resnet14 (0.17M) bracket its parameters
     mobilenet_v1_cifar_025/035/050            the width multiplier alpha: accuracy vs MACs
     mobilenet_v2_cifar_035    0.41M    16M    MobileNet v2's small model
+    efficientnet_cifar_tiny   0.18M   5.5M    EfficientNet's Figure 3 at phi = 1: twice its MACs spent by the
+        _compound / _width / _depth / _resolution compound rule or by one dimension alone (MACs)
     resnet9_wide              1.66M    41M    the accuracy-per-time candidate (no lecture family)
 
 `tinycnn models` prints the exact counts.
@@ -22,6 +24,7 @@ quantity that comparison holds fixed:
 from __future__ import annotations
 
 from tinycnn.models.densenet import DenseNet, densenet_cifar
+from tinycnn.models.efficientnet import ALPHA, B0_CIFAR_STAGES, BETA, GAMMA, EfficientNet
 from tinycnn.models.fast_cifar import FastResNet, resnet9_fast
 from tinycnn.models.mobilenet_v1 import MobileNetV1, mobilenet_v1_cifar
 from tinycnn.models.mobilenet_v2 import MobileNetV2, mobilenet_v2_cifar
@@ -120,3 +123,51 @@ def resnet9_wide(num_classes: int = 10, **kwargs) -> FastResNet:
     """resnet9_fast at twice its width (48/64/128/256 channels): ResNet-20's MACs in 8 convolutions,
     for the most accuracy per minute."""
     return resnet9_fast(num_classes, widths=(48, 64, 128, 256), **kwargs)
+
+
+# EfficientNet's scaling study (paper Figure 3) at CIFAR size. The baseline is B0's CIFAR layout at
+# width 0.25 and depth 0.5, with channels and layer counts rounded to the nearest integer
+# (exact=True): at this size the paper's multiples of 8 would swallow a 1.1x width step. phi = 1
+# doubles the FLOPs in principle (alpha * beta^2 * gamma^2 = 1.92); each single-dimension model
+# gets the multiplier whose measured MACs come nearest the compound model's (9.9M): width 0.35
+# (9.9M); depth 2x (9.4M; layer counts are whole); resolution 41 px (10.8M; 40 px gives 8.6M,
+# as the strided maps round up at 41).
+TINY_WIDTH, TINY_DEPTH = 0.25, 0.5
+
+
+def efficientnet_cifar(width_mult: float, depth_mult: float, resolution: int = 32, num_classes: int = 10,
+                       **kwargs) -> EfficientNet:
+    """EfficientNet-B0's CIFAR layout (stride 8 in all) scaled with exact rounding; `resolution`
+    is the image size it is trained at (CIFAR's images are resized up to it)."""
+    return EfficientNet(width_mult, depth_mult, resolution, num_classes=num_classes, stages=B0_CIFAR_STAGES,
+                        stem_stride=1, exact=True, **kwargs)
+
+
+@register_model
+def efficientnet_cifar_tiny(num_classes: int = 10, **kwargs) -> EfficientNet:
+    """The baseline of the scaling study (phi = 0): width 0.25, depth 0.5, 32 px."""
+    return efficientnet_cifar(TINY_WIDTH, TINY_DEPTH, 32, num_classes, **kwargs)
+
+
+@register_model(input_size=(3, round(32 * GAMMA), round(32 * GAMMA)))
+def efficientnet_cifar_tiny_compound(num_classes: int = 10, **kwargs) -> EfficientNet:
+    """phi = 1 by the compound rule: width x1.1, depth x1.2, resolution x1.15 (37 px)."""
+    return efficientnet_cifar(TINY_WIDTH * BETA, TINY_DEPTH * ALPHA, round(32 * GAMMA), num_classes, **kwargs)
+
+
+@register_model
+def efficientnet_cifar_tiny_width(num_classes: int = 10, **kwargs) -> EfficientNet:
+    """phi = 1 in width alone: width 0.35 (x1.4)."""
+    return efficientnet_cifar(0.35, TINY_DEPTH, 32, num_classes, **kwargs)
+
+
+@register_model
+def efficientnet_cifar_tiny_depth(num_classes: int = 10, **kwargs) -> EfficientNet:
+    """phi = 1 in depth alone: twice the layers."""
+    return efficientnet_cifar(TINY_WIDTH, 2 * TINY_DEPTH, 32, num_classes, **kwargs)
+
+
+@register_model(input_size=(3, 41, 41))
+def efficientnet_cifar_tiny_resolution(num_classes: int = 10, **kwargs) -> EfficientNet:
+    """phi = 1 in resolution alone: 41 px images (x1.28)."""
+    return efficientnet_cifar(TINY_WIDTH, TINY_DEPTH, 41, num_classes, **kwargs)
