@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The cifar-small training runs of issue 12, one after another, each in runs/cifar-small/NAME-sSEED.
+# A finished run is skipped, an interrupted one continued with --resume, so the script can simply be
+# started again (in the background) in every session until all are done:
+#
+#   nohup bash scripts/train_small_models.sh > runs/cifar-small.log 2>&1 &
+#   bash scripts/train_small_models.sh --list        # what is done, running or waiting
+#
+# Seed-0 runs of a family's main model are published into tinycnn/pretrained/ when they finish
+# (`tinycnn pretrained add`); commit that folder after each one. Nothing else from runs/ is committed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+# model seed publish? -- main models first, then the comparisons, then the second seeds
+RUNS="
+resnet20 0 yes
+preact_resnet20 0 yes
+se_resnet20 0 yes
+wrn10_2 0 yes
+resnext20_8x4d 0 yes
+resnet20_stochastic_depth 0 yes
+densenet_bc_28_12 0 yes
+mobilenet_v1_cifar_035 0 yes
+mobilenet_v2_cifar_035 0 yes
+efficientnet_cifar_tiny 0 yes
+resnet9_wide 0 yes
+resnext20_1x16d 0 no
+resnet8 0 no
+resnet14 0 no
+mobilenet_v1_cifar_025 0 no
+mobilenet_v1_cifar_050 0 no
+efficientnet_cifar_tiny_compound 0 no
+efficientnet_cifar_tiny_width 0 no
+efficientnet_cifar_tiny_depth 0 no
+efficientnet_cifar_tiny_resolution 0 no
+resnet20 1 no
+preact_resnet20 1 no
+se_resnet20 1 no
+"
+
+state() {  # done | partial | new, from the run folder's metrics
+    local out=$1
+    [ -f "$out/checkpoint.npz" ] || { echo new; return; }
+    python - "$out" <<'PY'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+config = json.loads((out / "config.json").read_text())
+history = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else []
+print("done" if len(history) >= config["epochs"] else "partial")
+PY
+}
+
+echo "$RUNS" | while read -r model seed publish; do
+    [ -n "$model" ] || continue
+    out="runs/cifar-small/$model-s$seed"
+    status=$(state "$out")
+    if [ "${1:-}" = "--list" ]; then echo "$status  $out"; continue; fi
+    [ "$status" = done ] && continue
+    resume=""; [ "$status" = partial ] && resume="--resume"
+    echo "== $(date -u +%FT%TZ) $model seed $seed ($status)"
+    tinycnn train --recipe cifar-small --model "$model" --seed "$seed" --out "$out" $resume --no-progress || exit 1
+    if [ "$publish" = yes ]; then tinycnn pretrained add "$out" || exit 1; fi
+done
