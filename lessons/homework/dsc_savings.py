@@ -17,7 +17,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # lessons/: _common
 import matplotlib.pyplot as plt  # noqa: E402
-import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import setup  # noqa: E402
 
@@ -101,8 +100,17 @@ print(f"all {len(shapes)} shapes: params ratio == MACs ratio == 1/N + 1/k^2 exac
 # load changes on a shared machine hit them alike. The same three layers in
 # PyTorch (if installed) serve as a reference of a heavily optimised CPU
 # library. Next to the wall-clock ratio we print the ratio of this
-# process's CPU times ("CPU"): with one thread (`--threads 1`) on a machine
-# shared with other jobs, it is the steadier measure of the work.
+# process's CPU times ("CPU").
+#
+# **All of this section runs on one thread**, whatever `--threads` says. With
+# several threads a process's CPU time adds up every thread's time, including
+# threads that only wait: OpenBLAS's and OpenMP's workers spin on a core for a
+# while after each call, hoping for more work. A GEMM (the standard conv)
+# leaves such spinning threads behind, a serial depthwise kernel does not, so
+# multi-threaded CPU times charge the standard conv for idle cores and make the
+# speed-up look *larger* than the MAC ratio: not a measure of work. With one
+# thread, CPU time is the work, and on a shared machine it is steadier than
+# the wall clock (which also counts the waits for a core).
 #
 # We also compute each layer's **arithmetic intensity**: MACs per byte it
 # must at least move (its input, its output and its weights, 4 bytes each).
@@ -112,8 +120,10 @@ batch = run.pick(4, smoke=2, full=16)
 repeats = run.pick(7, smoke=2, full=11)
 timed = run.pick(shapes[:4], smoke=shapes[:1], full=shapes[:5])
 torch = try_import_torch()
+threads = tinycnn.get_num_threads()  # {"blas": n, "numba": n}
+tinycnn.set_num_threads(1)  # one thread: CPU time is the work (see above); restored after the timings
 if torch is not None:
-    torch.set_num_threads(numba.get_num_threads())
+    torch.set_num_threads(1)
 
 
 def intensity(macs, *arrays):
@@ -166,10 +176,8 @@ for M, N, k, D in timed:
     rows.append(dict(shape=(M, N, k, D), t=t, cpu=cpu, macs=macs, ai=ai))
 
 
-# With one thread (`--threads 1`) a call's CPU time is the work itself, while
-# on a shared machine its wall-clock time also counts the waits for a core;
-# the rates and shares below then use CPU time (else wall-clock time).
-clock = "cpu" if numba.get_num_threads() == 1 else "t"
+tinycnn.set_num_threads(threads["numba"])
+clock = "cpu"  # the rates and shares below use the one thread's CPU time
 
 
 def speedup(r, prefix="", clock=clock):
@@ -188,8 +196,7 @@ def dw_at_pw_rate(r, prefix):
 
 
 libs = [("tinycnn", "")] + ([("torch", "torch ")] if torch is not None else [])
-print(f"batch {batch}, forward, float32, {numba.get_num_threads()} thread(s), median of {repeats}; "
-      f"rates and shares from {'CPU' if clock == 'cpu' else 'wall-clock'} time")
+print(f"batch {batch}, forward, float32, 1 thread, median of {repeats}; rates and shares from CPU time")
 print(f"{'M,N,k,D_f':>17s} {'lib':>7s} {'MAC ratio':>9s} {'wall ratio':>10s} {'CPU':>5s} | {'GMAC/s std':>10s} "
       f"{'dw':>6s} {'pw':>6s} | {'MAC/byte std':>12s} {'dw':>5s} {'pw':>6s} | {'dw share: MACs':>14s} {'time':>5s}")
 for r in rows:
@@ -224,10 +231,26 @@ for r in rows:
 # effects make the measured speed-up smaller than the MAC ratio. (On a GPU
 # the gap is larger still: a standard 3x3 conv runs at a good fraction of
 # peak, a depthwise conv at a few %.)
+#
+# The two effects account for the whole gap, exactly: with t the times and m
+# the MACs,
+#
+#     measured speed-up = MAC ratio / (lost to dw  x  std/pw rate)
+#
+# where "lost to dw" = (t_dw + t_pw) / (t_pw (m_dw + m_pw) / m_pw) is how much
+# longer the separable layer takes than if its depthwise MACs ran at the
+# pointwise rate, and "std/pw rate" = (m_std / t_std) / (m_pw / t_pw) is how
+# much faster the standard conv's GEMM runs than the pointwise one's (multiply
+# out the definitions: everything but t_std / (t_dw + t_pw) cancels; the last
+# column recomputes the measured speed-up this way). Where "std/pw rate" is
+# below 1, the standard conv runs fewer MACs per second than the pointwise
+# one (tinycnn's 3x3 kernels do on some shapes, one thread): then the measured
+# speed-up can exceed the MAC ratio. That says the standard conv is slow
+# there, not that the separable layer saves more than its MACs.
 
 # %%
 print(f"\n{'M,N,k,D_f':>17s} {'lib':>7s} {'MAC ratio':>9s} {'measured':>8s} {'if dw ran at pw rate':>20s} "
-      f"{'lost to dw':>10s} {'std/pw rate':>11s}")
+      f"{'lost to dw':>10s} {'std/pw rate':>11s} {'MAC ratio / (lost x rate)':>26s}")
 below = heavier = 0
 for r in rows:
     macs = r["macs"]
@@ -238,8 +261,9 @@ for r in rows:
         below += speedup(r, prefix) < mac_ratio(r)
         dw_time = t[prefix + "depthwise"] / (t[prefix + "depthwise"] + t[prefix + "pointwise"])
         heavier += dw_time > macs["depthwise"] / (macs["depthwise"] + macs["pointwise"])
+        lost = ideal / speedup(r, prefix)
         print(f"{str(r['shape']):>17s} {lib:>7s} {mac_ratio(r):9.2f} {speedup(r, prefix):8.2f} {ideal:20.2f} "
-              f"{ideal / speedup(r, prefix):9.2f}x {rate:11.2f}")
+              f"{lost:9.2f}x {rate:11.2f} {mac_ratio(r) / (lost * rate):26.2f}")
 print(f"of {len(rows) * len(libs)} cases: measured speed-up below the MAC ratio in {below}; "
       f"depthwise share of the time above its share of the MACs in {heavier}")
 
@@ -273,7 +297,7 @@ for (lib, prefix), fill in zip(libs, ("full", "none"), strict=False):
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("arithmetic intensity (MACs per byte moved, at least)")
-ax.set_ylabel(f"achieved GMAC/s ({'CPU' if clock == 'cpu' else 'wall-clock'} time)")
+ax.set_ylabel("achieved GMAC/s (CPU time, 1 thread)")
 ax.set_title("Depthwise: ~1 MAC per byte -> memory-bound", fontsize=10)
 ax.legend(fontsize=7)
 fig.tight_layout()
@@ -288,8 +312,11 @@ run.savefig(fig, "speedup")
 #   pointwise GEMM is thinner than the standard conv's. The measured speed-up
 #   (CPU time, one thread) is 2-5x where the MACs promise 8-9x, in tinycnn
 #   and in PyTorch alike. MACs are not time.
-# * Wall-clock times on a machine shared with other jobs scatter widely
-#   (waits for a core): measure with one thread and CPU time, or on an idle machine.
+# * The gap factors exactly: measured = MAC ratio / (time lost to the
+#   depthwise part x the standard conv's rate over the pointwise conv's).
+# * Measure work with one thread and CPU time: multi-threaded CPU time counts
+#   spinning, idle threads; wall-clock times on a machine shared with other
+#   jobs scatter widely (waits for a core).
 #
 # ## Exercises
 # 1. Add a stride-2 depthwise conv: does the ratio 1/N + 1/k^2 still hold?
