@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     # Numba's OpenMP workers sleep between kernels instead of spinning: spinning, they take the cores
-    # from OpenBLAS's threads (measured: resnet9_fast training at 2 threads, 455 -> 650 img/s).
+    # from OpenBLAS's threads (the figures: docs/PERFORMANCE.md).
     # It must be set before the first parallel kernel runs; an explicit setting is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
