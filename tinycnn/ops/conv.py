@@ -7,7 +7,8 @@
 
     out[n, o, i, j] = bias[o] + sum_{c, a, b} weight[o, c, a, b] * x[n, g*C/G + c, i*sh + a*dh - ph, j*sw + b*dw - pw]
 
-where g = o // (C_out/G) is the group of output channel o. `Conv2dFunction` is the
+where g = o // (C_out/G) is the group of output channel o. Below, K = C/G*kh*kw (the rows
+of one group's columns) and P = N*Ho*Wo (the output pixels). `Conv2dFunction` is the
 reference: im2col copies every patch into a column, then the groups are the batch axis
 of one matrix product (Chainer's grouped convolution). Three fast paths compute the same
 formula for the layers where they are faster, each an object in `tinycnn/kernels/` with
@@ -63,18 +64,20 @@ class Conv2dFunction(Function):
     def backward(self, grad):
         x, weight = self.saved_tensors
         need_x, need_w = self.needs_input_grad[:2]
-        G, C_out, K = self.groups, weight.shape[0], weight[0].size           # K = C/G*kh*kw
-        gT = channels_first(grad, "gT").reshape(G, C_out // G, -1)          # (G, C_out/G, N*Ho*Wo)
+        C_out, Cg, kh, kw = weight.shape
+        G, K = self.groups, Cg * kh * kw
+        gT = channels_first(grad, "gT").reshape(G, C_out // G, -1)          # (G, C_out/G, P)
+        cols = scratch("cols", G * K * gT.shape[2], x.dtype)                 # room for (G, K, P) columns
         gx = gw = None
-        if need_w:  # recompute the columns rather than keep kh*kw copies of x alive
-            cols = im2col(x, self.geometry, out=scratch("cols", G * K * gT.shape[2], x.dtype))
-            gw = weight_grad(gT, cols.reshape(G, K, -1)).reshape(weight.shape)  # (C_out, C/G, kh, kw)
-        if need_x and input_grad_is_a_conv(self.geometry):  # a convolution of grad: im2col streams better than col2im
+        if need_w:  # dW = dY @ cols^T, the columns recomputed rather than kept alive since forward
+            gw = weight_grad(gT, im2col(x, self.geometry, out=cols).reshape(G, K, -1))  # (G, C_out/G, K)
+            gw = gw.reshape(weight.shape)                                     # (C_out, C/G, kh, kw)
+        if need_x and input_grad_is_a_conv(self.geometry):  # a convolution of dY: streams better than col2im
             gx = _im2col_conv(grad, *input_grad_as_conv(weight, self.geometry, G), G)  # (N, C, H, W)
-        elif need_x:
-            gcols = scratch("cols", G * K * gT.shape[2], x.dtype).reshape(G, K, -1)  # the columns are used up
-            np.matmul(weight.reshape(G, C_out // G, K).transpose(0, 2, 1), gT, out=gcols)  # (G, K, N*Ho*Wo)
-            gx = col2im(gcols.reshape(G * K, -1), x.shape, self.geometry)  # (N, C, H, W)
+        elif need_x:  # dX = col2im(W^T @ dY), in the columns' memory (used up)
+            w = weight.reshape(G, C_out // G, K)                             # (G, C_out/G, K)
+            np.matmul(w.transpose(0, 2, 1), gT, out=cols.reshape(G, K, -1))  # (G, K, P)
+            gx = col2im(cols.reshape(G * K, -1), x.shape, self.geometry)     # (N, C, H, W)
         return (gx, gw, grad.sum(axis=(0, 2, 3))) if self.has_bias else (gx, gw)
 
 
