@@ -17,6 +17,8 @@ class Conv2d(Module):
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels/groups * kH * kW,
     and the same bound for the bias.
     groups=in_channels (and out_channels = k * in_channels) is a depthwise convolution.
+    geometry: the checked `ConvGeometry` (kernel size, stride, padding, dilation) the forward
+    uses, built once here; `layer.algorithm(input_shape)` says which path the forward takes.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
