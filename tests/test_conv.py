@@ -428,3 +428,23 @@ def test_conv_algorithm_bad_input():
         F.conv_algorithm((1, 4, 8, 8), (8, 4, 3, 3), stride=0)
     with pytest.raises(ValueError, match=r"conv_algorithm: kernel size \(5, 5\).*larger than the padded input \(3, 3\)"):
         F.conv_algorithm((1, 4, 3, 3), (8, 4, 5, 5))
+
+
+@pytest.mark.parametrize("algorithm, xs, ws, padding, groups", [
+    ("pointwise", (2, 4, 5, 5), (6, 2, 1, 1), 0, 2),
+    ("depthwise", (2, 3, 7, 6), (6, 1, 3, 3), 1, 3),
+    ("direct", (3, 8, 5, 9), (8, 4, 3, 3), 1, 2),
+])
+def test_path_objects_forward_and_each_gradient_match_the_reference(algorithm, xs, ws, padding, groups):
+    """Each fast path's forward, grad_input and grad_weight, called on their own, against the
+    im2col reference (Conv2dFunction) on the same layer."""
+    from tinycnn.ops.conv import FAST_PATHS, conv_geometry
+
+    path, geometry = FAST_PATHS[algorithm], conv_geometry(ws[2:], 1, padding, 1)
+    x, w = Tensor(rng_fixed(xs), requires_grad=True), Tensor(rng_fixed(ws), requires_grad=True)
+    y = F.conv2d(x, w, padding=padding, groups=groups, algorithm="im2col")
+    g = np.cos(np.arange(y.numpy().size)).reshape(y.shape)
+    y.backward(g)
+    np.testing.assert_allclose(path.forward(x.numpy(), w.numpy(), geometry, groups), y.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(path.grad_input(g, w.numpy(), xs, geometry, groups), x.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(path.grad_weight(g, x.numpy(), geometry, groups), w.grad.numpy(), rtol=1e-12, atol=1e-12)
