@@ -15,6 +15,12 @@
 # This lesson checks that three implementations give the same numbers and
 # times them: naive Python loops, im2col in NumPy (one strided slice per
 # kernel tap), and im2col in Numba (compiled loops), each followed by the GEMM.
+# Then it asks `F.conv2d` which of its paths it takes, and why.
+#
+# The geometry of a convolution travels as one named tuple,
+# `ConvGeometry(kh, kw, sh, sw, ph, pw, dh, dw)`: kernel size, stride, padding
+# and dilation, each as (height, width); unnamed fields default to stride 1,
+# padding 0, dilation 1.
 
 # %%
 import matplotlib.pyplot as plt
@@ -22,7 +28,8 @@ import numpy as np
 from _common import setup
 
 import tinycnn
-from tinycnn.kernels.im2col import conv_output_size, im2col, im2col_reference
+from tinycnn.kernels.geometry import ConvGeometry
+from tinycnn.kernels.im2col import im2col, im2col_reference
 from tinycnn.nn import functional as F
 
 run = setup("02")
@@ -39,7 +46,7 @@ def conv2d_naive(x, w, b, stride=1, padding=0):
     """x: (N, C, H, W), w: (C_out, C, k, k), b: (C_out,) -> (N, C_out, Ho, Wo). Pure Python loops."""
     N, C, H, W = x.shape
     C_out, _, k, _ = w.shape
-    Ho, Wo = conv_output_size(H, k, stride, padding, 1), conv_output_size(W, k, stride, padding, 1)
+    Ho, Wo = ConvGeometry(kh=k, kw=k, sh=stride, sw=stride, ph=padding, pw=padding).output_size(H, W)
     y = np.zeros((N, C_out, Ho, Wo), dtype=x.dtype)
     for n in range(N):
         for o in range(C_out):
@@ -60,9 +67,9 @@ def conv2d_im2col(x, w, b, stride=1, padding=0, im2col_fn=im2col):
     """The same convolution as im2col followed by one matrix product."""
     N = x.shape[0]
     C_out, C, k, _ = w.shape
-    cols = im2col_fn(x, k, k, stride, stride, padding, padding, 1, 1)  # (C*k*k, N*Ho*Wo)
-    Ho = conv_output_size(x.shape[2], k, stride, padding, 1)
-    Wo = conv_output_size(x.shape[3], k, stride, padding, 1)
+    geometry = ConvGeometry(kh=k, kw=k, sh=stride, sw=stride, ph=padding, pw=padding)
+    cols = im2col_fn(x, geometry)                                       # (C*k*k, N*Ho*Wo)
+    Ho, Wo = geometry.output_size(*x.shape[2:])
     y = w.reshape(C_out, C * k * k) @ cols + b[:, None]               # (C_out, N*Ho*Wo)
     return y.reshape(C_out, N, Ho, Wo).transpose(1, 0, 2, 3)            # (N, C_out, Ho, Wo)
 
@@ -77,8 +84,9 @@ def conv2d_im2col(x, w, b, stride=1, padding=0, im2col_fn=im2col):
 
 # %%
 x_small = np.arange(1, 33, dtype=np.float32).reshape(1, 2, 4, 4)
-cols_small = im2col_reference(x_small, 3, 3, 1, 1, 1, 1, 1, 1)
-assert np.array_equal(cols_small, im2col(x_small, 3, 3, 1, 1, 1, 1, 1, 1))
+k3_pad1 = ConvGeometry(kh=3, kw=3, ph=1, pw=1)  # 3x3 kernel, padding 1 (stride 1, dilation 1)
+cols_small = im2col_reference(x_small, k3_pad1)
+assert np.array_equal(cols_small, im2col(x_small, k3_pad1))
 print("x:", x_small.shape, "-> cols:", cols_small.shape,
       f"({cols_small.size} entries for {x_small.size} pixels, {cols_small.size / x_small.size:.1f}x)")
 
@@ -146,12 +154,12 @@ for C, S in layers:
     x = tinycnn.randn(batch, C, S, S).numpy()
     w = tinycnn.randn(C, C, 3, 3).numpy()
     b = np.zeros(C, np.float32)
-    cols = im2col(x, 3, 3, 1, 1, 1, 1, 1, 1)
+    cols = im2col(x, k3_pad1)
     wm = w.reshape(C, -1)
     xt, wt, bt = tinycnn.tensor(x), tinycnn.tensor(w), tinycnn.tensor(b)
     t = run.time({  # interleaved medians: a change of machine load hits every method alike
-        "im2col numpy": lambda: im2col_reference(x, 3, 3, 1, 1, 1, 1, 1, 1),
-        "im2col numba": lambda: im2col(x, 3, 3, 1, 1, 1, 1, 1, 1),
+        "im2col numpy": lambda: im2col_reference(x, k3_pad1),
+        "im2col numba": lambda: im2col(x, k3_pad1),
         "GEMM": lambda: wm @ cols,
         "conv numpy": lambda: conv2d_im2col(x, w, b, 1, 1, im2col_reference),
         "conv numba": lambda: conv2d_im2col(x, w, b, 1, 1, im2col),
@@ -203,6 +211,24 @@ ax.legend(fontsize=8, loc="center right")
 run.savefig(fig, "timings")
 
 # %% [markdown]
+# ## 5. Which path `F.conv2d` takes
+# `F.conv2d` computes the same formula in one of four ways: im2col + GEMM (the
+# reference), or a fast path where it wins: "pointwise" (1x1 kernels: no
+# im2col needed), "depthwise" (one channel per group) or "direct" (3-wide
+# kernels at stride 1). `F.conv_algorithm` says which one a layer takes for a
+# given input, and why (`layer.algorithm(input_shape)` on an `nn.Conv2d`);
+# `F.conv2d(..., algorithm="im2col")` forces one.
+
+# %%
+for C, S in layers:
+    path, why = F.conv_algorithm((batch, C, S, S), (C, C, 3, 3), padding=1)
+    print(f"{C:3d}ch {S:2d}x{S:<2d} 3x3: {path} -- {why}")
+    assert path == "direct"  # the text below relies on it
+print("1x1, 64->128 on 8x8:", F.conv_algorithm((batch, 64, 8, 8), (128, 64, 1, 1)))
+wide = tinycnn.nn.Conv2d(512, 512, 3, padding=1, bias=False)
+print("Conv2d(512, 512, 3, padding=1) on 4x4:", wide.algorithm((batch, 512, 4, 4)))
+
+# %% [markdown]
 # What to read from the table:
 # * The loops are about three orders of magnitude slower than anything
 #   vectorised: every multiply-add pays for Python's interpreter.
@@ -219,8 +245,9 @@ run.savefig(fig, "timings")
 #   the input under tap (a, b) of every output pixel is then the same plane
 #   shifted by a*(W+2) + b, so the convolution is a sum of shifted, scaled
 #   planes -- long contiguous loops that compile to vector instructions, with
-#   no 9x copy of the input. It also pays for Tensor wrapping, checks and the
-#   buffers kept for the backward pass. `ops/conv.py` lists its four paths.
+#   no 9x copy of the input (section 5). It also pays for Tensor wrapping,
+#   checks and the buffers kept for the backward pass. `ops/conv.py` lists
+#   its four paths.
 # * On a machine shared with other jobs, multi-threaded BLAS and Numba can be
 #   *slower* than one thread (threads wait for each other); try
 #   `OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1` and compare.
@@ -230,10 +257,16 @@ run.savefig(fig, "timings")
 #   and the im2col matrix (C*k*k, N*Ho*Wo).
 # * im2col costs k*k times the input's memory, but turns the work into one
 #   large GEMM that BLAS runs near peak speed.
-# * The backward pass is two more GEMMs plus col2im (the adjoint of im2col,
-#   which adds each column entry back to its pixel).
-# * A convolution need not build cols: the direct kernels of `F.conv2d` read
-#   the padded input in place, and skip im2col's memory traffic.
+# * On the im2col path the backward pass is two more GEMMs: the weight gradient
+#   dY @ cols.T, and the input gradient W.T @ dY followed by col2im (the adjoint
+#   of im2col, which adds each column entry back to its pixel). At stride 1 the
+#   input gradient is itself a convolution (of dY with the flipped filters), so
+#   it runs as im2col(dY) + GEMM instead.
+# * A convolution need not build cols: the three layers timed here take the
+#   direct path (section 5), whose kernels read the padded input in place,
+#   forward and backward (the weight gradient as shifted dot products, the input
+#   gradient as a direct convolution of dY with the flipped filters), and skip
+#   im2col's memory traffic. `F.conv_algorithm` tells which path a layer takes.
 #
 # ## Exercises
 # 1. Write the backward of `conv2d_im2col` for the weights: dW = dY (C_out, N*Ho*Wo) @ cols.T.

@@ -25,8 +25,9 @@ from _common import setup
 import tinycnn
 from tinycnn import nn
 from tinycnn.bench.timing import median_times
-from tinycnn.models.resnet import BasicBlock, CifarResNet, stochastic_depth_rates
+from tinycnn.models.resnet import BasicBlock, CifarResNet
 from tinycnn.nn import functional as F
+from tinycnn.nn.drop_path import stochastic_depth_rates
 from tinycnn.random import rng
 
 run = setup("07")

@@ -2,9 +2,9 @@
 learning how modern CNN architectures work."""
 import os
 
-# NumPy's OpenBLAS keeps its idle threads spinning for 2^28 cycles (~0.1 s) after every matrix
+# NumPy's OpenBLAS keeps its idle threads spinning for 2^28 cycles after every matrix
 # product; tinycnn follows each product with Numba kernels, which then find the cores taken.
-# 2^4 cycles lets them sleep at once (measured, 2 threads: ResNet-20 training step 15% faster).
+# 2^4 cycles lets them sleep at once (the figures: docs/PERFORMANCE.md).
 # OpenBLAS reads this when it loads, so it only works if NumPy was not imported first; an
 # explicit setting is kept.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

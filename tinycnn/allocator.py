@@ -3,11 +3,10 @@
 glibc gives a large freed block back to the kernel (munmap, or trimming the
 heap), so the next array of that size is mapped again, one page fault per
 4 KiB page on its first touch. A training step frees and allocates the same
-activation-sized arrays over and over: MobileNetV2 at batch 64 took 81,000
-page faults a step, 14% of its time (one thread, `tinycnn bench profile`).
-`keep_freed_memory()` raises glibc's mmap and trim thresholds, so freed
-blocks stay in the heap and are reused without faults. The peak memory stays
-the same (MobileNetV2 step: 1490 -> 1468 MiB); the process just does not hand
+activation-sized arrays over and over, so the faults become a sizeable share
+of its time (docs/PERFORMANCE.md). `keep_freed_memory()` raises glibc's mmap
+and trim thresholds, so freed blocks stay in the heap and are reused without
+faults. The peak memory stays the same; the process just does not hand
 memory back to the system after its peak.
 
 `import tinycnn` calls it; TINYCNN_KEEP_FREED_MEMORY=0 leaves malloc alone.

@@ -60,12 +60,35 @@ def _milestones(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tinycnn.train import RECIPES
-
     parser = argparse.ArgumentParser(prog="tinycnn", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"tinycnn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+
+    _add_train_parser(commands)
+    _add_eval_parser(commands)
+
+    listing = commands.add_parser(
+        "models", help="list the model zoo with parameters and MACs",
+        description="Every registered model with its parameter count and multiply-accumulates (MACs) per image, "
+                    "counted by tinycnn.summary at the model's own input size (CIFAR models: 3x32x32).")
+    listing.add_argument("filter", nargs="?", default="", metavar="FILTER", help="only names containing this text")
+
+    summary = commands.add_parser(
+        "summary", help="per-layer table of a model",
+        description="Output shape, parameters and MACs of every layer of a model (tinycnn.summary).")
+    summary.add_argument("model", help="a name from `tinycnn models`")
+    summary.add_argument("--input", type=_input_shape, metavar="CxHxW",
+                         help="input size of one image (default: the model's own, else 3x32x32)")
+    summary.add_argument("--num-classes", type=_positive_int, default=None, help="default: the model's own (10 for CIFAR models, 1000 for ImageNet twins)")
+
+    commands.add_parser("bench", help="benchmarks of layers and models (see `tinycnn bench --help`)", add_help=False)
+    return parser
+
+
+def _add_train_parser(commands):
+    """`tinycnn train` and its options."""
+    from tinycnn.train import RECIPES
 
     train = commands.add_parser(
         "train", help="train a model on CIFAR-10/100",
@@ -100,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=_positive_int, help=THREADS_HELP)
     train.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
+
+def _add_eval_parser(commands):
+    """`tinycnn eval` and its options."""
     evaluate = commands.add_parser(
         "eval", help="evaluate a checkpoint on the test set",
         description="Test accuracy, per-class accuracy and a confusion-matrix PNG of a checkpoint written by "
@@ -115,27 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="where confusion_matrix.png goes (default: beside the checkpoint)")
     evaluate.add_argument("--threads", type=_positive_int, help=THREADS_HELP)
 
-    listing = commands.add_parser(
-        "models", help="list the model zoo with parameters and MACs",
-        description="Every registered model with its parameter count and multiply-accumulates (MACs) per image, "
-                    "counted by tinycnn.summary at the model's own input size (CIFAR models: 3x32x32).")
-    listing.add_argument("filter", nargs="?", default="", metavar="FILTER", help="only names containing this text")
-
-    summary = commands.add_parser(
-        "summary", help="per-layer table of a model",
-        description="Output shape, parameters and MACs of every layer of a model (tinycnn.summary).")
-    summary.add_argument("model", help="a name from `tinycnn models`")
-    summary.add_argument("--input", type=_input_shape, metavar="CxHxW",
-                         help="input size of one image (default: the model's own, else 3x32x32)")
-    summary.add_argument("--num-classes", type=_positive_int, default=None, help="default: the model's own (10 for CIFAR models, 1000 for ImageNet twins)")
-
-    commands.add_parser("bench", help="benchmarks of layers and models (see `tinycnn bench --help`)", add_help=False)
-    return parser
-
 
 def main(argv=None) -> int:
     # Numba's OpenMP workers sleep between kernels instead of spinning: spinning, they take the cores
-    # from OpenBLAS's threads (measured: resnet9_fast training at 2 threads, 455 -> 650 img/s).
+    # from OpenBLAS's threads (the figures: docs/PERFORMANCE.md).
     # It must be set before the first parallel kernel runs; an explicit setting is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)

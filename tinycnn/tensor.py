@@ -4,12 +4,16 @@ A `Tensor` wraps a NumPy array. Every differentiable op is a `Function`: its
 `forward` computes on arrays and may save what the backward pass needs; its
 `backward` maps the gradient of the output to the gradients of the inputs.
 `Tensor.backward()` walks the recorded graph in reverse topological order.
+The operators and methods that forward to the ops (`t + u`, `t.sum()`, ...) are
+inherited from `tensor_operators.TensorOperators`.
 """
 from __future__ import annotations
 
 import functools
 
 import numpy as np
+
+from tinycnn.tensor_operators import TensorOperators
 
 DEFAULT_DTYPE = np.float32
 
@@ -177,7 +181,7 @@ def _as_array(data, dtype) -> np.ndarray:
     return arr
 
 
-class Tensor:
+class Tensor(TensorOperators):
     """A NumPy array that remembers how it was computed.
 
     >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -330,51 +334,8 @@ class Tensor:
             if not retain_graph:
                 fn.release()
 
-    # ------------------------------------------------------------ operators
-    # The ops live in tinycnn.ops; these methods only forward to them.
-    def __add__(self, other):
-        return ops.add(self, other)
-
-    def __radd__(self, other):
-        return ops.add(other, self)
-
-    def __sub__(self, other):
-        return ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return ops.sub(other, self)
-
-    def __mul__(self, other):
-        return ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return ops.div(other, self)
-
-    def __neg__(self):
-        return ops.neg(self)
-
-    def __pow__(self, exponent):
-        return ops.pow(self, exponent)
-
-    def __rpow__(self, base):
-        return ops.pow(base, self)
-
-    def __matmul__(self, other):
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return ops.matmul(other, self)
-
-    def __getitem__(self, index):
-        return ops.getitem(self, index)
-
-    # comparisons give boolean tensors and record no graph
+    # ------------------------------------------------------------ no graph
+    # comparisons give boolean tensors, argmax/argmin index tensors; they record no graph
     def __lt__(self, other):
         return Tensor(self.data < _data(other), _raw=True)
 
@@ -390,127 +351,15 @@ class Tensor:
     def eq(self, other):
         return Tensor(self.data == _data(other), _raw=True)
 
-    # ------------------------------------------------------------ methods
-    def sum(self, dim=None, keepdim=False):
-        return ops.sum(self, dim, keepdim)
-
-    def mean(self, dim=None, keepdim=False):
-        return ops.mean(self, dim, keepdim)
-
-    def max(self, dim=None, keepdim=False):
-        return ops.max(self, dim, keepdim)
-
-    def amax(self, dim=None, keepdim=False):
-        return ops.amax(self, dim, keepdim)
-
-    def min(self, dim=None, keepdim=False):
-        return ops.min(self, dim, keepdim)
-
-    def amin(self, dim=None, keepdim=False):
-        return ops.amin(self, dim, keepdim)
-
-    def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
-        return ops.std(self, dim, unbiased, keepdim, correction=correction)
-
-    def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
-        return ops.var(self, dim, unbiased, keepdim, correction=correction)
-
     def argmax(self, dim=None, keepdim=False):
         return Tensor(np.asarray(np.argmax(self.data, axis=dim, keepdims=keepdim)), _raw=True)
 
     def argmin(self, dim=None, keepdim=False):
         return Tensor(np.asarray(np.argmin(self.data, axis=dim, keepdims=keepdim)), _raw=True)
 
-    def reshape(self, *shape):
-        return ops.reshape(self, _shape_arg(shape))
-
-    view = reshape
-
-    def unsqueeze(self, dim):
-        return ops.unsqueeze(self, dim)
-
-    def squeeze(self, dim=None):
-        return ops.squeeze(self, dim)
-
-    def expand(self, *sizes):
-        return ops.expand(self, _shape_arg(sizes))
-
-    def contiguous(self):
-        return self
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return ops.flatten(self, start_dim, end_dim)
-
-    def transpose(self, dim0, dim1):
-        return ops.transpose(self, dim0, dim1)
-
-    def permute(self, *dims):
-        return ops.permute(self, _shape_arg(dims))
-
-    @property
-    def T(self):
-        return ops.permute(self, tuple(reversed(range(self.ndim))))
-
-    def exp(self):
-        return ops.exp(self)
-
-    def log(self):
-        return ops.log(self)
-
-    def sqrt(self):
-        return ops.sqrt(self)
-
-    def abs(self):
-        return ops.abs(self)
-
-    def clip(self, min=None, max=None):
-        return ops.clip(self, min, max)
-
-    clamp = clip
-
-    def maximum(self, other):
-        return ops.maximum(self, other)
-
-    def pow(self, exponent):
-        return ops.pow(self, exponent)
-
-    def matmul(self, other):
-        return ops.matmul(self, other)
-
-    def relu(self):
-        return ops.relu(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
-    def softmax(self, dim=-1):
-        return ops.softmax(self, dim)
-
-    def log_softmax(self, dim=-1):
-        return ops.log_softmax(self, dim)
-
-    def float(self):
-        return ops.to_dtype(self, np.float32)
-
-    def double(self):
-        return ops.to_dtype(self, np.float64)
-
-    def to(self, dtype):
-        return ops.to_dtype(self, np.dtype(dtype))
-
 
 def _data(x):
     return x.data if isinstance(x, Tensor) else x
-
-
-def _shape_arg(shape: tuple) -> tuple:
-    """Accept both t.reshape(2, 3) and t.reshape((2, 3))."""
-    if len(shape) == 1 and isinstance(shape[0], tuple | list):
-        return tuple(shape[0])
-    return tuple(shape)
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:
@@ -537,5 +386,3 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     order.reverse()  # root first
     return order
 
-
-from tinycnn import ops  # noqa: E402  (ops import Tensor and Function from here)

@@ -20,7 +20,8 @@ from tinycnn.bench import norm_pool
 from tinycnn.bench.table import layer_row, print_table
 from tinycnn.bench.timing import fwd_bwd_medians, fwd_bwd_step, median_times, set_threads, try_import_torch
 from tinycnn.kernels import depthwise, im2col
-from tinycnn.ops.conv import Conv2d
+from tinycnn.kernels.geometry import ConvGeometry
+from tinycnn.ops.conv import conv2d
 
 # (label, times used in the network, C_in, C_out, H=W, kernel, stride, groups)
 RESNET20_3X3 = [
@@ -92,20 +93,20 @@ def print_rows(title, headers, rows):
     print_table(headers, rows, title)
 
 
-def time_layer_pair(batch, c_in, c_out, h, k, stride, groups, torch, repeat, first=False, algorithm="auto"):
+def time_layer_pair(batch, c_in, c_out, h, k, stride, groups, torch, repeat, first=False, algorithm=None):
     """Median forward and forward+backward seconds of one bias-free conv, tinycnn
     and (if `torch`) PyTorch interleaved. first=True: the input needs no gradient
-    (a network's first layer). Returns {fwd, fb[, torch fwd, torch fb]}."""
+    (a network's first layer); algorithm: tinycnn's path (None: its own choice).
+    Returns {fwd, fb[, torch fwd, torch fb]}."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, c_in, h, h)).astype(np.float32)
     w = (rng.standard_normal((c_out, c_in // groups, k, k)) * 0.1).astype(np.float32)
     ho = (h + 2 * (k // 2) - k) // stride + 1
     g = rng.standard_normal((batch, c_out, ho, ho)).astype(np.float32)
-    args = dict(stride=(stride, stride), padding=(k // 2, k // 2), dilation=(1, 1), groups=groups)
 
     tx, tw = tinycnn.Tensor(x, requires_grad=not first), tinycnn.Tensor(w, requires_grad=True)
 
-    ours = fwd_bwd_step(lambda: Conv2d.apply(tx, tw, algorithm=algorithm, **args), g, (tx, tw))
+    ours = fwd_bwd_step(lambda: conv2d(tx, tw, None, stride, k // 2, 1, groups, algorithm), g, (tx, tw))
     theirs = None
     if torch is not None:
         px, pw = torch.from_numpy(x).requires_grad_(not first), torch.from_numpy(w).requires_grad_()
@@ -127,33 +128,34 @@ def kernel_rows(batch, repeat) -> list:
                      direct["fb"] * 1e3, general["fb"] / direct["fb"]])
     for c, h in [(16, 32), (64, 8)]:
         x = rng.standard_normal((batch, c, h, h)).astype(np.float32)
-        geom = (3, 3, 1, 1, 1, 1, 1, 1)
-        cols = im2col.im2col(x, *geom)
+        geom = ConvGeometry(kh=3, kw=3, ph=1, pw=1)
+        cols = im2col.im2col(x, geom)
         buf = np.empty(cols.size, np.float32)
         shape = f"{batch}x{c}x{h}x{h} 3x3"
         t = median_times({
-            "ref": lambda: im2col.im2col_reference(x, *geom),
-            "numba": lambda: im2col.im2col(x, *geom, out=buf),
+            "ref": lambda: im2col.im2col_reference(x, geom),
+            "numba": lambda: im2col.im2col(x, geom, out=buf),
         }, repeat)
         rows.append(["im2col", shape, *_speedup(t)])
         t = median_times({
-            "ref": lambda: im2col.col2im_reference(cols, x.shape, *geom),
-            "numba": lambda: im2col.col2im(cols, x.shape, *geom),
+            "ref": lambda: im2col.col2im_reference(cols, x.shape, geom),
+            "numba": lambda: im2col.col2im(cols, x.shape, geom),
         }, repeat)
         rows.append(["col2im", shape, *_speedup(t)])
     for c, h, s in [(144, 32, 1), (576, 8, 1), (144, 32, 2)]:
         x = rng.standard_normal((batch, c, h, h)).astype(np.float32)
         w = rng.standard_normal((c, 3, 3)).astype(np.float32)
-        geom = (s, s, 1, 1, 1, 1)
-        g = depthwise.depthwise_forward(x, w, *geom)
+        w4, path = w.reshape(c, 1, 3, 3), depthwise.Depthwise()  # PyTorch's weight shape, for the path object
+        geom = ConvGeometry(kh=3, kw=3, sh=s, sw=s, ph=1, pw=1)
+        g = depthwise.depthwise_forward(x, w, geom)
         shape = f"{batch}x{c}x{h}x{h} s{s}"
         pairs = {
-            "depthwise forward": (lambda: depthwise.depthwise_reference(x, w, *geom),
-                                  lambda: depthwise.depthwise_forward(x, w, *geom)),
-            "depthwise backward-input": (lambda: depthwise.depthwise_backward_input_reference(g, w, x.shape, *geom),
-                                         lambda: depthwise.depthwise_backward_input(g, w, x.shape, *geom)),
-            "depthwise backward-weight": (lambda: depthwise.depthwise_backward_weight_reference(g, x, 3, 3, *geom),
-                                          lambda: depthwise.depthwise_backward_weight(g, x, 3, 3, *geom)),
+            "depthwise forward": (lambda: depthwise.depthwise_reference(x, w, geom),
+                                  lambda: depthwise.depthwise_forward(x, w, geom)),
+            "depthwise backward-input": (lambda: depthwise.depthwise_backward_input_reference(g, w, x.shape, geom),
+                                         lambda: path.grad_input(g, w4, x.shape, geom, c)),
+            "depthwise backward-weight": (lambda: depthwise.depthwise_backward_weight_reference(g, x, geom),
+                                          lambda: path.grad_weight(g, x, geom, c)),
         }
         for name, (ref, fast) in pairs.items():
             rows.append([name, shape, *_speedup(median_times({"ref": ref, "numba": fast}, repeat))])

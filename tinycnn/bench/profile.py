@@ -35,7 +35,8 @@ from tinycnn.bench.table import print_table
 from tinycnn.bench.timing import set_threads, settle
 
 CATEGORY = {  # Function class name -> op type
-    "Conv2d": "conv",
+    "Conv2dFunction": "conv",
+    "FastConv2dFunction": "conv",
     "LinearFunction": "linear (fc)",
     "BatchNormTrain": "BatchNorm",
     "BatchNormEval": "BatchNorm",
@@ -60,7 +61,7 @@ def add_parser(subparsers):
     p.add_argument("--threads", type=int, default=2, help="threads for BLAS and Numba (default 2)")
     p.add_argument("--repeats", type=int, default=5, help="profiled steps; the median one is shown (default 5)")
     p.add_argument("--by-function", action="store_true",
-                   help="one row per Function class (Conv2d, ReLU6, Mul, ...) instead of per op type")
+                   help="one row per Function class (Conv2dFunction, ReLU6, Mul, ...) instead of per op type")
     p.set_defaults(run=run)
 
 
@@ -105,9 +106,9 @@ class OpProfiler:
 
     def _label(self, fn, phase):
         name = type(fn).__name__
-        if name == "Conv2d" and getattr(fn, "path", None) == "depthwise":
+        if getattr(fn, "path", None) == "depthwise":  # a convolution's path
             category = "depthwise conv"
-        elif name == "Conv2d":
+        elif name in ("Conv2dFunction", "FastConv2dFunction"):
             category = "conv"
         else:
             category = name if self.by_function else CATEGORY.get(name, ELEMENTWISE)

@@ -82,8 +82,8 @@ def _silu_backward(g, x, dx, one):
         dx[i] = g[i] * (s * (one + x[i] * (one - s)))
 
 
-# float32 versions: the loops vectorise (EfficientNet's SiLU maps, 128x96x16x16, 2 threads:
-# forward 5.4 -> 1.9 ms, PyTorch 1.9 ms). float64 keeps np.exp (gradient checks, references).
+# float32 versions: exp32 lets the loops vectorise, where libm's expf is called one value at a
+# time (docs/PERFORMANCE.md). float64 keeps np.exp (gradient checks, references).
 @njit(cache=True, parallel=True, fastmath={"contract"})
 def _silu32(x, out):
     for i in prange(x.size):

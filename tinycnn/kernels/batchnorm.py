@@ -10,14 +10,11 @@ Statistics are accumulated in float64 around a sample value of each channel
 (the "shifted data" algorithm), so float32 inputs with a large mean lose no
 precision in the variance.
 
-Performance notes (measured, see the commit log): the kernels are serial --
-they are memory-bound: `parallel=True` was several times slower on the
-shared 2-core machine, and on an idle one it gained nothing (MobileNetV2
-training step, batch 128, 2 threads: 1783-1819 ms parallel, 1806-1831 ms
-serial, same runs) -- and their large outputs are allocated by NumPy in
-the public wrappers, not inside Numba: NumPy asks the kernel for transparent
-huge pages, Numba's allocator does not, and the page faults of a fresh
-75 MB array cost 3-4x the whole kernel.
+The kernels are serial: they are memory-bound, and `parallel=True` gained
+nothing. Their large outputs are allocated by NumPy in the public wrappers,
+not inside Numba: NumPy asks the kernel for transparent huge pages, Numba's
+allocator does not, and the page faults of a fresh array would cost more
+than the kernel. The figures: docs/PERFORMANCE.md.
 """
 import numpy as np
 from numba import njit

@@ -17,18 +17,18 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from tinycnn.kernels.im2col import conv_output_size
+from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.launch import launch
 
 _FAST = {"reassoc", "contract"}  # lets LLVM vectorise the sums; no change to NaN/inf handling
 
 
-def depthwise_reference(x, weight, sh, sw, ph, pw, dh, dw):
+def depthwise_reference(x, weight, geometry: ConvGeometry):
     """x: (N, C, H, W), weight: (C_out, kh, kw) -> (N, C_out, Ho, Wo)."""
     N, C, H, W = x.shape
     C_out, kh, kw = weight.shape
-    Ho = conv_output_size(H, kh, sh, ph, dh)
-    Wo = conv_output_size(W, kw, sw, pw, dw)
+    _, _, sh, sw, ph, pw, dh, dw = geometry
+    Ho, Wo = geometry.output_size(H, W)
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))                    # (N, C, H+2ph, W+2pw)
     xp = np.repeat(xp, C_out // C, axis=1)                                   # (N, C_out, ...)
     out = np.zeros((N, C_out, Ho, Wo), dtype=x.dtype)
@@ -39,11 +39,12 @@ def depthwise_reference(x, weight, sh, sw, ph, pw, dh, dw):
     return out
 
 
-def depthwise_backward_input_reference(grad, weight, x_shape, sh, sw, ph, pw, dh, dw):
+def depthwise_backward_input_reference(grad, weight, x_shape, geometry: ConvGeometry):
     """grad: (N, C_out, Ho, Wo), weight: (C_out, kh, kw) -> grad of x: (N, C, H, W).
     Each tap sends w * grad back to the pixels it read."""
     N, C, H, W = x_shape
     C_out, kh, kw = weight.shape
+    _, _, sh, sw, ph, pw, dh, dw = geometry
     Ho, Wo = grad.shape[2:]
     gxp = np.zeros((N, C_out, H + 2 * ph, W + 2 * pw), dtype=grad.dtype)  # one plane per output channel
     for a in range(kh):
@@ -53,9 +54,10 @@ def depthwise_backward_input_reference(grad, weight, x_shape, sh, sw, ph, pw, dh
     return gxp[:, :, ph : ph + H, pw : pw + W]
 
 
-def depthwise_backward_weight_reference(grad, x, kh, kw, sh, sw, ph, pw, dh, dw):
+def depthwise_backward_weight_reference(grad, x, geometry: ConvGeometry):
     """grad: (N, C_out, Ho, Wo), x: (N, C, H, W) -> grad of weight: (C_out, kh, kw)."""
     C_out, (Ho, Wo) = grad.shape[1], grad.shape[2:]
+    kh, kw, sh, sw, ph, pw, dh, dw = geometry
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     xp = np.repeat(xp, C_out // x.shape[1], axis=1)                          # (N, C_out, H+2ph, W+2pw)
     gw = np.empty((C_out, kh, kw), dtype=grad.dtype)
@@ -85,20 +87,20 @@ def depthwise_backward_weight_reference(grad, x, kh, kw, sh, sw, ph, pw, dh, dw)
 # Every inner loop indexes a slice (a view) with its own loop counter:
 # `src = xp[off : off + L]; ... src[k]`, not `xp[k + off]`. Numba wraps negative
 # indices around, and LLVM cannot prove k + off >= 0, so that check stayed in
-# the loop and stopped it from being vectorised (3.5x slower, measured).
+# the loop and stopped it from being vectorised (docs/PERFORMANCE.md).
 # Planes go into and out of the buffers as 2-D slice copies for the same reason.
 
-# Stride 1: images are stacked until a buffer holds this many pixels. Forward + both gradients,
-# batch 128, 1 thread: 576 channels 4x4 17.1 -> 11.9 ms, 192 channels 8x8 9.1 -> 7.8 ms; 16x16 and
-# 32x32 maps (k = 1) unchanged. With 512, 16x16 maps were stacked by 2 and got slower.
+# Stride 1: images are stacked until a buffer holds this many pixels, so that small maps make
+# loops long enough to vectorise; more would stack 16x16 maps too, which then got slower
+# (docs/PERFORMANCE.md).
 MIN_STACK = 256
 
 
 @njit(cache=True, inline="always")
 def _add_taps(dst, src, off, step, w, L):
     """dst[p] += sum_b w[b] * src[off + b*step + p] for p < L: the taps of one kernel row
-    (step < 0: the flipped taps of the input gradient). One loop per tap: as fast as or faster
-    than 3 taps per loop here (measured)."""
+    (step < 0: the flipped taps of the input gradient). One loop per tap: not slower than 3 taps
+    per loop here, and simpler (docs/PERFORMANCE.md)."""
     for b in range(w.shape[0]):
         s0 = src[off + b * step : off + b * step + L]
         w0 = w[b]
@@ -265,12 +267,12 @@ def _stack(N, H, W, ph, pw) -> int:
     return max(1, min(N, -(-MIN_STACK // ((H + 2 * ph) * (W + 2 * pw)))))
 
 
-def depthwise_forward(x, weight, sh, sw, ph, pw, dh, dw):
+def depthwise_forward(x, weight, geometry: ConvGeometry):
     """x: (N, C, H, W), weight: (C_out, kh, kw) -> out: (N, C_out, Ho, Wo)."""
     N, C, H, W = x.shape
     C_out, kh, kw = weight.shape
-    Ho = conv_output_size(H, kh, sh, ph, dh)
-    Wo = conv_output_size(W, kw, sw, pw, dw)
+    _, _, sh, sw, ph, pw, dh, dw = geometry
+    Ho, Wo = geometry.output_size(H, W)
     out = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
     if sh == sw == 1:
@@ -281,12 +283,13 @@ def depthwise_forward(x, weight, sh, sw, ph, pw, dh, dw):
     return out
 
 
-def depthwise_backward(grad, x_or_shape, weight, need_x, need_w, sh, sw, ph, pw, dh, dw):
+def depthwise_backward(grad, x_or_shape, weight, need_x, need_w, geometry: ConvGeometry):
     """grad: (N, C_out, Ho, Wo), x: (N, C, H, W) (only its shape if need_w is False),
     weight: (C_out, kh, kw) -> (grad of x (N, C, H, W) or None, grad of weight
     (C_out, kh, kw) or None), both in one pass over grad."""
     shape = x_or_shape if isinstance(x_or_shape, tuple) else x_or_shape.shape
     N, C, H, W = shape
+    _, _, sh, sw, ph, pw, dh, dw = geometry
     dummy = np.empty((1, 1, 1, 1), dtype=grad.dtype)
     x = np.ascontiguousarray(x_or_shape) if need_w else dummy
     gx = np.empty(shape, dtype=grad.dtype) if need_x else dummy
@@ -303,12 +306,38 @@ def depthwise_backward(grad, x_or_shape, weight, need_x, need_w, sh, sw, ph, pw,
     return (gx if need_x else None), (parts.sum(axis=0) if need_w else None)
 
 
-def depthwise_backward_input(grad, weight, x_shape, sh, sw, ph, pw, dh, dw):
-    """grad: (N, C_out, Ho, Wo), weight: (C_out, kh, kw) -> grad of x: x_shape (N, C, H, W)."""
-    return depthwise_backward(grad, tuple(x_shape), weight, True, False, sh, sw, ph, pw, dh, dw)[0]
 
+class Depthwise:
+    """The depthwise path of the convolution (`ops.conv` picks it): with one input channel per
+    group, im2col would copy every pixel kh*kw times to feed a matrix product of one row per
+    group; these kernels slide each filter over its plane instead. PyTorch's weight
+    (C_out, 1, kh, kw) is the kernels' (C_out, kh, kw)."""
 
-def depthwise_backward_weight(grad, x, kh, kw, sh, sw, ph, pw, dh, dw):
-    """grad: (N, C_out, Ho, Wo), x: (N, C, H, W) -> grad of weight: (C_out, kh, kw)."""
-    weight = np.zeros((grad.shape[1], kh, kw), dtype=grad.dtype)  # not read: gives the shape
-    return depthwise_backward(grad, x, weight, False, True, sh, sw, ph, pw, dh, dw)[1]
+    name = "depthwise"
+    why = "one input channel per group: Numba kernels slide each filter over its plane, no im2col copies"
+
+    def cannot(self, x_shape, weight_shape, geometry, groups):
+        """Why this path cannot compute the layer (None: it can)."""
+        if groups != x_shape[1]:
+            return f"groups={groups} differs from the {x_shape[1]} input channels (not one channel per group)"
+        return None
+
+    def slower(self, x_shape, weight_shape, geometry, groups):
+        """Why the automatic choice leaves the layer to another path (None: it takes it)."""
+        return "a single channel is an ordinary convolution" if x_shape[1] == 1 else None
+
+    def forward(self, x, weight, geometry, groups):
+        return depthwise_forward(x, weight.reshape(weight.shape[0], geometry.kh, geometry.kw), geometry)
+
+    def grad_input(self, grad, weight, x_shape, geometry, groups):
+        return self.backward(grad, tuple(x_shape), weight, geometry, groups, True, False)[0]
+
+    def grad_weight(self, grad, x, geometry, groups):
+        weight = np.zeros((grad.shape[1], 1, geometry.kh, geometry.kw), dtype=grad.dtype)  # not read: gives the shape
+        return self.backward(grad, x, weight, geometry, groups, False, True)[1]
+
+    def backward(self, grad, x, weight, geometry, groups, need_x, need_w):
+        """Both gradients in one pass over grad."""
+        C_out, kh, kw = weight.shape[0], geometry.kh, geometry.kw
+        gx, gw = depthwise_backward(grad, x, weight.reshape(C_out, kh, kw), need_x, need_w, geometry)
+        return gx, None if gw is None else gw.reshape(weight.shape)

@@ -1,8 +1,8 @@
 """Direct convolution for kernels 3 wide at stride 1: no im2col.
 
 im2col writes kh*kw copies of the input, and writing them takes as long as
-the GEMM that reads them (see ops/conv.py). For the commonest convolution of
-all, 3x3 at stride 1, these kernels read the input where it lies.
+the GEMM that reads them. For the commonest convolution of all, 3x3 at
+stride 1, these kernels read the input where it lies.
 
 The padded-width layout. Pad each input plane and flatten it, (Hp, Wp) ->
 Hp*Wp. Keep output pixel (i, j) at i*Wp + j of a flat plane of the same
@@ -27,19 +27,31 @@ g in the padded-width layout and zeros in its junk entries:
     dw[o, c, a, b] = sum_{n, p} g[n, o, p] * xp[n, c, p + a*dh*Wp + b*dw]           (2)
 
 12 dot products (4 channels x 3 taps) per pass over p. With groups, a block of
-4 output channels lies in one group and reads only that group's input channels. The input gradient of
-a stride-1 convolution is itself a convolution (of g with the flipped,
-transposed weight), so (1) computes it too: see `ops/conv.py`.
+4 output channels lies in one group and reads only that group's input channels.
+
+The input gradient of a stride-1 convolution is itself a stride-1 convolution,
+of g with the weight flipped in both taps and its in/out channels swapped (per
+group), padded by d*(k-1) - p: each input pixel collects the outputs that read it.
+
+    dx[n, c, i, j] = sum_{o, a, b} w[o, c, kh-1-a, kw-1-b] * gp[n, o, i + a*dh, j + b*dw]   (3)
+
+so (1) computes it too (`input_grad_as_conv`).
+
+`direct_conv_simple` and `direct_weight_grad_simple` are (1) and (2) in NumPy,
+one shifted slice of the padded input per tap; the tests compare the kernels
+with them. `Direct` is the convolution path built on these kernels.
 """
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
-from tinycnn.kernels.im2col import conv_output_size
+from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.launch import launch
 
-BLOCK = 4  # output channels per pass of the inner loop
+# Output channels per pass of the inner loop. Not a setting: the kernels below hold exactly
+# 4 output channels in named accumulators (y0..y3, d00..d32); another value means rewriting them.
+BLOCK = 4
 VECTOR = 16  # the flat length is rounded up to whole vectors: no scalar tail loop
 MIN_FLAT = 1024  # images are stacked until a plane holds this many positions
 CHUNKS = 16  # the weight gradient sums this many per-chunk partial sums (fixed: same result on any thread count)
@@ -62,9 +74,10 @@ class Layout(NamedTuple):
     Wo: int
 
 
-def padded_width_layout(N, H, W, kh, ph, pw, dh, dw) -> Layout:
-    """The Layout of a batch of N images (H, W) for a kernel (kh, 3), padding and dilation."""
-    Ho, Wo = conv_output_size(H, kh, 1, ph, dh), conv_output_size(W, 3, 1, pw, dw)
+def padded_width_layout(N, H, W, geometry: ConvGeometry) -> Layout:
+    """The Layout of a batch of N images (H, W) for a stride-1 kernel (kh, 3)."""
+    kh, _, _, _, ph, pw, dh, dw = geometry
+    Ho, Wo = H + 2 * ph - dh * (kh - 1), W + 2 * pw - 2 * dw  # stride 1
     Hp, Wp = H + 2 * ph, W + 2 * pw
     k = max(1, min(N, -(-MIN_FLAT // (Hp * Wp))))
     L = -(-(((k - 1) * Hp + Ho - 1) * Wp + Wo) // VECTOR) * VECTOR
@@ -186,35 +199,137 @@ def _stacked(x, layout, top, left, channels):
     return out.reshape(out.shape[0], channels, -1)
 
 
-def direct_forward(x, weight, ph, pw, dh, dw, groups=1):
-    """Stride-1 convolution, formula (1). x: (N, C, H, W); weight: (C_out, C/groups, kh, 3)
-    -> (N, C_out, Ho, Wo). With groups > 1, C_out/groups must be a multiple of BLOCK."""
-    N, C, H, W = x.shape
-    C_out, Cg, kh, _ = weight.shape
-    lay = padded_width_layout(N, H, W, kh, ph, pw, dh, dw)
-    xp = _stacked(x, lay, ph, pw, C)  # (ceil(N/k), C, Hq*Wp)
-    w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=x.dtype)  # whole blocks of 4 channels
-    w[:C_out] = weight
-    per_group = C_out // groups if groups > 1 else w.shape[0]
-    out = np.empty((N, C_out, lay.Ho, lay.Wo), dtype=x.dtype)
-    launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.Hp, lay.Wp, lay.L, dh, dw, per_group)
-    return out
-
-
-def direct_weight_grad(grad, x, kh, ph, pw, dh, dw, groups=1):
-    """Weight gradient of a stride-1 convolution, formula (2).
-    grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C/groups, kh, 3)."""
-    N, C, H, W = x.shape
-    C_out4 = _round_up(grad.shape[1], BLOCK)
-    lay = padded_width_layout(N, H, W, kh, ph, pw, dh, dw)
-    xp = _stacked(x, lay, ph, pw, C)  # (M, C, Hq*Wp)
-    gq = _stacked(grad, lay, 0, 0, C_out4)  # (M, C_out4, Hq*Wp): output row i of image s at row s*Hp + i
-    parts = np.empty((min(CHUNKS, xp.shape[0]), C_out4, C // groups, kh, 3), dtype=x.dtype)
-    per_group = grad.shape[1] // groups if groups > 1 else C_out4
-    launch(_weight_grad, xp.shape[0] * C_out4 * C // groups * kh * lay.L, xp, gq, parts, lay.Wp, lay.L, dh, dw,
-           per_group, x.dtype.type(0))
-    return parts.sum(axis=0)[: grad.shape[1]]
-
-
 def _round_up(n, m):
     return -(-n // m) * m
+
+
+# ---------------------------------------------------------------- NumPy reference
+
+
+def direct_conv_simple(x, weight, geometry: ConvGeometry, groups=1):
+    """(1) in NumPy, any kernel at stride 1: a sum over the taps (a, b) of the padded input
+    shifted by (a*dh, b*dw), each shifted slice times one weight per (output, input) channel.
+    x: (N, C, H, W); weight: (C_out, C/G, kh, kw) -> (N, C_out, Ho, Wo)."""
+    N, C, H, W = x.shape
+    C_out, Cg, kh, kw = weight.shape
+    _, _, _, _, ph, pw, dh, dw = geometry
+    G, Ho, Wo = groups, H + 2 * ph - dh * (kh - 1), W + 2 * pw - dw * (kw - 1)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))                   # (N, C, Hp, Wp)
+    xp = xp.reshape(N, G, Cg, H + 2 * ph, W + 2 * pw)                       # (N, G, C/G, Hp, Wp)
+    w = weight.reshape(G, C_out // G, Cg, kh, kw)                           # (G, C_out/G, C/G, kh, kw)
+    out = np.zeros((N, G, C_out // G, Ho, Wo), dtype=x.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            shifted = xp[..., a * dh : a * dh + Ho, b * dw : b * dw + Wo]     # (N, G, C/G, Ho, Wo)
+            out += np.einsum("goc,ngcij->ngoij", w[..., a, b], shifted)
+    return out.reshape(N, C_out, Ho, Wo)
+
+
+def direct_weight_grad_simple(grad, x, geometry: ConvGeometry, groups=1):
+    """(2) in NumPy: dw[o, c, a, b] sums grad times the shifted slice that tap (a, b) read.
+    grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C/G, kh, kw)."""
+    N, C, H, W = x.shape
+    C_out, Ho, Wo = grad.shape[1:]
+    kh, kw, _, _, ph, pw, dh, dw = geometry
+    G, Cg = groups, C // groups
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).reshape(N, G, Cg, H + 2 * ph, W + 2 * pw)
+    g = grad.reshape(N, G, C_out // G, Ho, Wo)                              # (N, G, C_out/G, Ho, Wo)
+    gw = np.empty((G, C_out // G, Cg, kh, kw), dtype=grad.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            shifted = xp[..., a * dh : a * dh + Ho, b * dw : b * dw + Wo]     # (N, G, C/G, Ho, Wo)
+            gw[..., a, b] = np.einsum("ngoij,ngcij->goc", g, shifted)
+    return gw.reshape(C_out, Cg, kh, kw)
+
+
+def input_grad_as_conv(weight, geometry: ConvGeometry, groups):
+    """(3): the weight and geometry of the stride-1 convolution of grad that gives dx.
+    weight: (C_out, C/G, kh, kw) -> (flipped weight (C, C_out/G, kh, kw), ConvGeometry)."""
+    C_out, Cg, kh, kw = weight.shape
+    _, _, _, _, ph, pw, dh, dw = geometry
+    G = groups
+    w = weight.reshape(G, C_out // G, Cg, kh, kw)[..., ::-1, ::-1]          # w[o, c, kh-1-a, kw-1-b]
+    w = w.transpose(0, 2, 1, 3, 4).reshape(G * Cg, C_out // G, kh, kw)      # in/out swapped: (C, C_out/G, kh, kw)
+    return w, ConvGeometry(kh, kw, 1, 1, dh * (kh - 1) - ph, dw * (kw - 1) - pw, dh, dw)
+
+
+def input_grad_is_a_conv(geometry: ConvGeometry) -> bool:
+    """Whether (3) holds: stride 1, and padding within the kernel's reach d*(k-1)."""
+    kh, kw, sh, sw, ph, pw, dh, dw = geometry
+    return sh == sw == 1 and ph <= dh * (kh - 1) and pw <= dw * (kw - 1)
+
+
+# ---------------------------------------------------------------- the convolution path
+
+# The kernels run at a steady fraction of the machine's peak, less their junk columns (4x4
+# images: 36 padded pixels computed for 16), while im2col's GEMM gains with the channel count:
+# the direct path takes few channels, or any channel count on wide images (crossovers measured
+# in docs/PERFORMANCE.md).
+MAX_CHANNEL_PRODUCT = 128 * 256  # C_in * C_out / groups
+ANY_CHANNELS_FROM_WIDTH = 32
+
+
+class Direct:
+    """The direct path of the convolution (`ops.conv` picks it): (1) forward, (2) for the
+    weight gradient, (3) for the input gradient."""
+
+    name = "direct"
+    why = ("a 3-wide kernel at stride 1, few channels per group or a wide image: Numba kernels "
+           "read the padded input in place, no im2col copies")
+
+    def cannot(self, x_shape, weight_shape, geometry, groups):
+        """Why this path cannot compute the layer (None: it can)."""
+        C, C_out = x_shape[1], weight_shape[0]
+        if geometry.kw != 3:
+            return f"a {geometry.kh}x{geometry.kw} kernel, not 3 wide"
+        if (geometry.sh, geometry.sw) != (1, 1):
+            return f"stride {(geometry.sh, geometry.sw)}, not 1"
+        if not input_grad_is_a_conv(geometry):
+            return f"padding {(geometry.ph, geometry.pw)} beyond the kernel's reach: the input gradient is no convolution"
+        if groups > 1 and (C_out // groups % BLOCK or C // groups % BLOCK):
+            return f"groups of {C // groups} input and {C_out // groups} output channels, not multiples of {BLOCK}"
+        return None
+
+    def slower(self, x_shape, weight_shape, geometry, groups):
+        """Why the automatic choice leaves the layer to another path (None: it takes it)."""
+        product, W = x_shape[1] * weight_shape[0] // groups, x_shape[3]
+        if product <= MAX_CHANNEL_PRODUCT or W >= ANY_CHANNELS_FROM_WIDTH:
+            return None
+        return (f"C_in*C_out/groups = {product} > {MAX_CHANNEL_PRODUCT} on images {W} < {ANY_CHANNELS_FROM_WIDTH} "
+                "wide: im2col's GEMM is faster")
+
+    def forward(self, x, weight, geometry, groups):
+        """(1). x: (N, C, H, W); weight: (C_out, C/G, kh, 3) -> (N, C_out, Ho, Wo)."""
+        N, C, H, W = x.shape
+        C_out, Cg, kh, _ = weight.shape
+        lay = padded_width_layout(N, H, W, geometry)
+        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (ceil(N/k), C, Hq*Wp)
+        w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=x.dtype)  # whole blocks of 4 channels
+        w[:C_out] = weight
+        per_group = C_out // groups if groups > 1 else w.shape[0]
+        out = np.empty((N, C_out, lay.Ho, lay.Wo), dtype=x.dtype)
+        launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.Hp, lay.Wp, lay.L,
+               geometry.dh, geometry.dw, per_group)
+        return out
+
+    def grad_weight(self, grad, x, geometry, groups):
+        """(2). grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C/G, kh, 3)."""
+        N, C, H, W = x.shape
+        C_out4, kh = _round_up(grad.shape[1], BLOCK), geometry.kh
+        lay = padded_width_layout(N, H, W, geometry)
+        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (M, C, Hq*Wp)
+        gq = _stacked(grad, lay, 0, 0, C_out4)  # (M, C_out4, Hq*Wp): output row i of image s at row s*Hp + i
+        parts = np.empty((min(CHUNKS, xp.shape[0]), C_out4, C // groups, kh, 3), dtype=x.dtype)
+        per_group = grad.shape[1] // groups if groups > 1 else C_out4
+        launch(_weight_grad, xp.shape[0] * C_out4 * C // groups * kh * lay.L, xp, gq, parts, lay.Wp, lay.L,
+               geometry.dh, geometry.dw, per_group, x.dtype.type(0))
+        return parts.sum(axis=0)[: grad.shape[1]]
+
+    def grad_input(self, grad, weight, x_shape, geometry, groups):
+        """(3). grad: (N, C_out, Ho, Wo) -> (N, C, H, W) = x_shape."""
+        return self.forward(grad, *input_grad_as_conv(weight, geometry, groups), groups)
+
+    def backward(self, grad, x, weight, geometry, groups, need_x, need_w):
+        gx = self.grad_input(grad, weight, x.shape, geometry, groups) if need_x else None
+        gw = self.grad_weight(grad, x, geometry, groups) if need_w else None
+        return gx, gw

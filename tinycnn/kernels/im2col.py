@@ -18,22 +18,18 @@ convolution uses. Tests check that they agree.
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.launch import launch
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    """Output length of a convolution along one axis (PyTorch's formula)."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 # ---------------------------------------------------------------- NumPy reference
 
 
-def im2col_reference(x, kh, kw, sh, sw, ph, pw, dh, dw):
+def im2col_reference(x, geometry: ConvGeometry):
     """x: (N, C, H, W) -> cols: (C*kh*kw, N*Ho*Wo). One strided slice per kernel tap."""
     N, C, H, W = x.shape
-    Ho = conv_output_size(H, kh, sh, ph, dh)
-    Wo = conv_output_size(W, kw, sw, pw, dw)
+    kh, kw, sh, sw, ph, pw, dh, dw = geometry
+    Ho, Wo = geometry.output_size(H, W)
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))                 # (N, C, H+2ph, W+2pw)
     cols = np.empty((C, kh, kw, N, Ho, Wo), dtype=x.dtype)
     for a in range(kh):
@@ -43,11 +39,11 @@ def im2col_reference(x, kh, kw, sh, sw, ph, pw, dh, dw):
     return cols.reshape(C * kh * kw, N * Ho * Wo)
 
 
-def col2im_reference(cols, x_shape, kh, kw, sh, sw, ph, pw, dh, dw):
+def col2im_reference(cols, x_shape, geometry: ConvGeometry):
     """cols: (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), summing overlapping taps."""
     N, C, H, W = x_shape
-    Ho = conv_output_size(H, kh, sh, ph, dh)
-    Wo = conv_output_size(W, kw, sw, pw, dw)
+    kh, kw, sh, sw, ph, pw, dh, dw = geometry
+    Ho, Wo = geometry.output_size(H, W)
     cols = cols.reshape(C, kh, kw, N, Ho, Wo)
     xp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
     for a in range(kh):
@@ -121,26 +117,26 @@ def _col2im(cols, x, kh, kw, sh, sw, ph, pw, dh, dw):
                         dst[j] += src[j]
 
 
-def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out=None):
+def im2col(x, geometry: ConvGeometry, out=None):
     """Numba im2col. x: (N, C, H, W) C-contiguous -> cols: (C*kh*kw, N*Ho*Wo).
 
     `out`, if given, is a buffer of at least C*kh*kw*N*Ho*Wo elements to write into.
     """
     N, C, H, W = x.shape
-    Ho = conv_output_size(H, kh, sh, ph, dh)
-    Wo = conv_output_size(W, kw, sw, pw, dw)
+    kh, kw = geometry.kh, geometry.kw
+    Ho, Wo = geometry.output_size(H, W)
     size = C * kh * kw * N * Ho * Wo
     cols = np.empty(size, dtype=x.dtype) if out is None else out[:size]
     cols6 = cols.reshape(C, kh, kw, N, Ho, Wo)
-    launch(_im2col, size, np.ascontiguousarray(x), cols6, kh, kw, sh, sw, ph, pw, dh, dw)
+    launch(_im2col, size, np.ascontiguousarray(x), cols6, *geometry)
     return cols.reshape(C * kh * kw, N * Ho * Wo)
 
 
-def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw, dh, dw):
+def col2im(cols, x_shape, geometry: ConvGeometry):
     """Numba col2im. cols: (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), summing overlapping taps."""
     N, C, H, W = x_shape
-    Ho = conv_output_size(H, kh, sh, ph, dh)
-    Wo = conv_output_size(W, kw, sw, pw, dw)
+    Ho, Wo = geometry.output_size(H, W)
     x = np.empty(x_shape, dtype=cols.dtype)
-    launch(_col2im, cols.size, np.ascontiguousarray(cols).reshape(C, kh, kw, N, Ho, Wo), x, kh, kw, sh, sw, ph, pw, dh, dw)
+    cols6 = np.ascontiguousarray(cols).reshape(C, geometry.kh, geometry.kw, N, Ho, Wo)
+    launch(_col2im, cols.size, cols6, x, *geometry)
     return x

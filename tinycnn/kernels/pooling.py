@@ -4,7 +4,7 @@ Window (i, j) of the output covers input rows i * sh - ph + a * dh (a < kh)
 and columns j * sw - pw + b * dw (b < kw); positions outside the input are
 padding (-inf for max, 0 for average). Each public kernel allocates its
 output with NumPy (which asks for transparent huge pages; arrays allocated
-inside Numba page-fault several times slower) and runs a Numba loop `_...`
+inside Numba page-fault more, docs/PERFORMANCE.md) and runs a Numba loop `_...`
 on it. Each has its readable NumPy reference below it (the tests compare
 them); the references work a whole (P, oh, ow) slice at a time, one kernel
 offset (a, b) per step.
@@ -34,7 +34,7 @@ def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
 def _max_pool2d_padded(xp, kh, kw, sh, sw, ph, pw, dh, dw, width, out, argmax):
     """The max-pool loop on xp: (P, Hp, Wp), the input padded with -inf, so the
     inner loop has no bounds checks and its comparison compiles to a
-    branch-free select (about 2x faster than checking bounds). Writes out and
+    branch-free select, faster than checking bounds. Writes out and
     argmax (P, oh, ow); argmax in unpadded coordinates (input width `width`)."""
     n_planes, oh, ow = out.shape
     for p in range(n_planes):
@@ -222,8 +222,8 @@ def avg_pool2d_backward_reference(grad, height, width, kh, kw, sh, sw, ph, pw, i
 
 def global_avg_pool2d(x):
     """x: (P, H, W) -> (P,), the mean of each plane (float64 accumulation).
-    About 8x faster than NumPy's mean for the small planes of a network's
-    head (e.g. 4x4), where NumPy pays per-row overhead."""
+    Faster than NumPy's mean for the small planes of a network's head
+    (e.g. 4x4), where NumPy pays per-row overhead (docs/PERFORMANCE.md)."""
     out = np.empty(x.shape[0], x.dtype)
     _plane_means(x.reshape(x.shape[0], -1), out)
     return out

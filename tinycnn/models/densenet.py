@@ -34,6 +34,7 @@ from collections import OrderedDict
 import tinycnn
 from tinycnn import nn
 from tinycnn.models.registry import IMAGENET_INPUT, register_model
+from tinycnn.models.weight_init import init_weights_
 from tinycnn.tensor import Tensor
 
 
@@ -152,14 +153,7 @@ class DenseNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(channels, num_classes)
 
-        for m in self.modules():  # torchvision's initialisation
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_weights_(self, conv_fan="fan_in", linear="zero_bias")  # torchvision's initialisation
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.relu(self.features(x))        # (N, C, H', W')

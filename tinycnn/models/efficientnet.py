@@ -52,6 +52,8 @@ from tinycnn import nn
 from tinycnn.models.mobilenet_v2 import ConvBNActivation
 from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.rounding import make_divisible
+from tinycnn.models.weight_init import init_weights_
+from tinycnn.nn.drop_path import stochastic_depth_rates_per_stage
 from tinycnn.tensor import Tensor
 
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15  # depth, width, resolution bases (paper Eq. 3)
@@ -144,18 +146,15 @@ class EfficientNet(nn.Module):
         self.input_size = (3, resolution, resolution)
         rows = [(t, k, s, scale_channels(c_in, width_mult, exact), scale_channels(c_out, width_mult, exact),
                  scale_depth(n, depth_mult, exact)) for t, k, s, c_in, c_out, n in stages]
-        num_blocks = sum(row[-1] for row in rows)
+        rates = stochastic_depth_rates_per_stage(drop_path_rate, [row[-1] for row in rows], first_block=0)
 
         features = [ConvBNActivation(3, rows[0][3], 3, stem_stride, activation=nn.SiLU, norm_layer=norm_layer)]
-        block_index = 0
-        for t, k, s, c_in, c_out, n in rows:
+        for (t, k, s, c_in, c_out, n), stage_rates in zip(rows, rates, strict=True):
             stage = []
             for i in range(n):
                 stage.append(MBConv(c_in if i == 0 else c_out, c_out, t, k, s if i == 0 else 1,
                                     squeeze_channels=max(1, (c_in if i == 0 else c_out) // 4),
-                                    drop_path_rate=drop_path_rate * block_index / num_blocks,
-                                    norm_layer=norm_layer, exact=exact))
-                block_index += 1
+                                    drop_path_rate=stage_rates[i], norm_layer=norm_layer, exact=exact))
             features.append(nn.Sequential(*stage))
         last_channels = 4 * rows[-1][4]
         features.append(ConvBNActivation(rows[-1][4], last_channels, 1, activation=nn.SiLU, norm_layer=norm_layer))
@@ -163,18 +162,7 @@ class EfficientNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last_channels, num_classes))
 
-        for m in self.modules():  # torchvision's initialisation
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                bound = 1.0 / math.sqrt(m.out_features)
-                nn.init.uniform_(m.weight, -bound, bound)
-                nn.init.zeros_(m.bias)
+        init_weights_(self, zero_conv_bias=True, linear="uniform")  # torchvision's initialisation
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)               # (N, 1280w, H/32, W/32)

@@ -39,7 +39,7 @@ paper uses ReLU: pass `activation=nn.ReLU6` for timm's exact function.
 from __future__ import annotations
 
 from tinycnn import nn
-from tinycnn.models.mobile_init import init_mobile_weights_
+from tinycnn.models.weight_init import init_weights_
 from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.rounding import make_divisible
 from tinycnn.tensor import Tensor
@@ -108,7 +108,7 @@ class MobileNetV1(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
         self.num_features = channels
 
-        init_mobile_weights_(self)
+        init_weights_(self, linear="normal")
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.act1(self.bn1(self.conv_stem(x)))   # (N, 32a, H/2, W/2)

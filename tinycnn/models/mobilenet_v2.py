@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tinycnn import nn
-from tinycnn.models.mobile_init import init_mobile_weights_
+from tinycnn.models.weight_init import init_weights_
 from tinycnn.models.registry import IMAGENET_INPUT, register_model
 from tinycnn.models.rounding import make_divisible
 from tinycnn.tensor import Tensor
@@ -131,7 +131,7 @@ class MobileNetV2(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.last_channel, num_classes))
 
-        init_mobile_weights_(self)  # torchvision's initialisation
+        init_weights_(self, linear="normal")  # torchvision's initialisation
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)                # (N, 1280, H/32, W/32)

@@ -33,8 +33,9 @@ from collections import OrderedDict
 
 from tinycnn import nn
 from tinycnn.models.registry import IMAGENET_INPUT, register_model
-from tinycnn.models.resnet import conv1x1, conv3x3, drop_path, init_resnet_weights, squeeze_excitation, \
-    stochastic_depth_rates
+from tinycnn.models.resnet import conv1x1, conv3x3, drop_path, squeeze_excitation
+from tinycnn.models.weight_init import init_weights_
+from tinycnn.nn.drop_path import stochastic_depth_rates_per_stage
 from tinycnn.nn import functional as F
 from tinycnn.tensor import Tensor
 
@@ -174,17 +175,16 @@ class PreActResNet(nn.Module):
             ))
         else:
             raise ValueError(f"PreActResNet: stem must be 'cifar' or 'imagenet', got {stem!r}")
-        rates = stochastic_depth_rates(drop_path_rate, sum(layers))
+        rates = stochastic_depth_rates_per_stage(drop_path_rate, layers)
         stages, in_chs = [], stem_chs
         for i, (depth, out_chs) in enumerate(zip(layers, channels, strict=True)):
-            first = sum(layers[:i])
-            stages.append(PreActStage(block, in_chs, out_chs, depth, 1 if i == 0 else 2, rates[first:first + depth],
+            stages.append(PreActStage(block, in_chs, out_chs, depth, 1 if i == 0 else 2, rates[i],
                                       se=se, se_ratio=se_ratio, **block_kwargs))
             in_chs = out_chs
         self.stages = nn.Sequential(*stages)
         self.norm = nn.BatchNorm2d(in_chs)
         self.head = ClassifierHead(in_chs, num_classes)
-        init_resnet_weights(self)
+        init_weights_(self)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.stages(self.stem(x))  # (N, channels[-1], H / 2^(stages-1) [/4 imagenet], ...)

@@ -31,13 +31,15 @@ wide_resnet.py and senet.py):
   probability p * l / L (survival decays linearly from 1 to p_L = 1 - p);
   at test time the full network runs. Surviving branches are scaled by
   1 / p_l in training (nn.DropPath, as timm) where the paper scales them by
-  p_l at test time: the same in expectation. See `stochastic_depth_rates`.
+  p_l at test time: the same in expectation. See `nn.drop_path.stochastic_depth_rates`.
 """
 from __future__ import annotations
 
 from tinycnn import nn
 from tinycnn.models.registry import IMAGENET_INPUT, register_model
+from tinycnn.models.weight_init import init_weights_
 from tinycnn.nn import functional as F
+from tinycnn.nn.drop_path import stochastic_depth_rates_per_stage
 from tinycnn.tensor import Tensor
 
 
@@ -49,15 +51,6 @@ def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1) -
 def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     """1x1 convolution, no bias."""
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
-
-
-def stochastic_depth_rates(drop_path_rate: float, num_blocks: int) -> list[float]:
-    """Huang et al.'s linear decay rule: block l = 1..L is dropped with
-    probability (l / L) * drop_path_rate, i.e. survives with
-    p_l = 1 - (l / L)(1 - p_L) where p_L = 1 - drop_path_rate."""
-    if not 0.0 <= drop_path_rate < 1.0:
-        raise ValueError(f"stochastic_depth_rates: drop_path_rate must be in [0, 1), got {drop_path_rate}")
-    return [drop_path_rate * (l + 1) / num_blocks for l in range(num_blocks)]
 
 
 def squeeze_excitation(channels: int, se: bool, se_ratio: float) -> nn.Module:
@@ -170,17 +163,6 @@ def projection(inplanes: int, outplanes: int, stride: int) -> nn.Sequential:
     return nn.Sequential(conv1x1(inplanes, outplanes, stride), nn.BatchNorm2d(outplanes))
 
 
-def init_resnet_weights(model: nn.Module):
-    """He initialisation as torchvision: conv weights N(0, 2 / fan_out),
-    BN gamma = 1, beta = 0; Linear keeps PyTorch's default."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
 def make_layer(block, inplanes: int, planes: int, blocks: int, stride: int, drop_path_rates: list[float],
                shortcut: str = "B", **block_kwargs) -> nn.Sequential:
     """One stage: `blocks` blocks, the first with `stride` and the shortcut
@@ -214,7 +196,7 @@ class ResNet(nn.Module):
         super().__init__()
         if len(layers) != 4:
             raise ValueError(f"ResNet: expected 4 stage depths, got {layers}")
-        rates = stochastic_depth_rates(drop_path_rate, sum(layers))
+        rates = stochastic_depth_rates_per_stage(drop_path_rate, layers)
         block_kwargs = dict(groups=groups, base_width=width_per_group, se=se, se_ratio=se_ratio)
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -222,13 +204,12 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         inplanes = 64
         for i, (planes, n) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
-            first = sum(layers[:i])
-            stage = make_layer(block, inplanes, planes, n, 1 if i == 0 else 2, rates[first:first + n], **block_kwargs)
+            stage = make_layer(block, inplanes, planes, n, 1 if i == 0 else 2, rates[i], **block_kwargs)
             self.add_module(f"layer{i + 1}", stage)  # layer1 .. layer4
             inplanes = planes * block.expansion
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
-        init_resnet_weights(self)
+        init_weights_(self)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4)
@@ -256,22 +237,20 @@ class CifarResNet(nn.Module):
             raise ValueError(f"CifarResNet: shortcut must be 'A' or 'B', got {shortcut!r}")
         if len(layers) != len(widths):
             raise ValueError(f"CifarResNet: {len(layers)} stage depths for {len(widths)} stage widths")
-        rates = stochastic_depth_rates(drop_path_rate, sum(layers))
+        rates = stochastic_depth_rates_per_stage(drop_path_rate, layers)
         block_kwargs = dict(groups=groups, base_width=width_per_group, se=se, se_ratio=se_ratio)
         self.conv1 = conv3x3(3, stem_width)
         self.bn1 = nn.BatchNorm2d(stem_width)
         self.relu = nn.ReLU()
         inplanes = stem_width
         for i, (planes, n) in enumerate(zip(widths, layers, strict=True)):
-            first = sum(layers[:i])
-            stage = make_layer(block, inplanes, planes, n, 1 if i == 0 else 2, rates[first:first + n], shortcut,
-                               **block_kwargs)
+            stage = make_layer(block, inplanes, planes, n, 1 if i == 0 else 2, rates[i], shortcut, **block_kwargs)
             self.add_module(f"layer{i + 1}", stage)
             inplanes = planes * block.expansion
         self.num_stages = len(widths)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(widths[-1] * block.expansion, num_classes)
-        init_resnet_weights(self)
+        init_weights_(self)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.relu(self.bn1(self.conv1(x)))  # (N, stem_width, 32, 32)

@@ -5,7 +5,7 @@ import numpy as np
 
 from tinycnn.nn import init
 from tinycnn.nn.module import Module, Parameter
-from tinycnn.ops.conv import _conv2d, conv2d_args
+from tinycnn.ops.conv import conv_algorithm, conv_geometry, convolve
 from tinycnn.tensor import DEFAULT_DTYPE, Tensor
 
 
@@ -17,6 +17,8 @@ class Conv2d(Module):
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels/groups * kH * kW,
     and the same bound for the bias.
     groups=in_channels (and out_channels = k * in_channels) is a depthwise convolution.
+    geometry: the checked `ConvGeometry` (kernel size, stride, padding, dilation) the forward
+    uses, built once here; `layer.algorithm(input_shape)` says which path the forward takes.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
@@ -31,12 +33,10 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: expected in_channels divisible by groups={groups}, got in_channels={in_channels}")
         if out_channels % groups:
             raise ValueError(f"Conv2d: expected out_channels divisible by groups={groups}, got out_channels={out_channels}")
-        kernel_size = kernel_size if isinstance(kernel_size, tuple | list) else (kernel_size, kernel_size)
-        if len(kernel_size) != 2 or not all(isinstance(k, int | np.integer) for k in kernel_size):
-            raise TypeError(f"Conv2d: expected kernel_size as an int or a pair of ints, got {kernel_size!r}")
-        self.stride, self.padding, self.dilation = conv2d_args(kernel_size, stride, padding, dilation, groups, "Conv2d")
+        self.geometry = g = conv_geometry(kernel_size, stride, padding, dilation, "Conv2d")  # checked once, here
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size, self.groups = (int(kernel_size[0]), int(kernel_size[1])), int(groups)
+        self.kernel_size, self.stride, self.padding, self.dilation = (g.kh, g.kw), (g.sh, g.sw), (g.ph, g.pw), (g.dh, g.dw)
+        self.groups = int(groups)
         self.weight = Parameter(np.empty((out_channels, in_channels // groups, *self.kernel_size), dtype=dtype))
         if bias:
             self.bias = Parameter(np.empty(out_channels, dtype=dtype))
@@ -52,7 +52,12 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
-        return _conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, repr(self))
+        return convolve(x, self.weight, self.bias, self.geometry, self.groups, where=self)
+
+    def algorithm(self, input_shape) -> tuple[str, str]:
+        """Which path this layer takes for an input of `input_shape` (N, C, H, W), and why
+        (see `tinycnn.ops.conv.conv_algorithm`)."""
+        return conv_algorithm(input_shape, self.weight.shape, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -9,7 +9,9 @@ In training each sample's branch is dropped (multiplied by 0) with
 probability p and kept, scaled by 1 / (1 - p), otherwise, so the expected
 output is unchanged; in eval it is the identity. A dropped block thus
 reduces to its shortcut: the network is shallower for that sample.
+`stochastic_depth_rates` gives each block of a network its drop probability.
 """
+import itertools
 
 from tinycnn.nn.module import Module
 from tinycnn.random import rng
@@ -48,3 +50,24 @@ class DropPath(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+def stochastic_depth_rates(drop_path_rate: float, num_blocks: int, first_block: int = 1) -> list[float]:
+    """The linear decay rule: block l (counted from `first_block`) of num_blocks is dropped
+    with probability drop_path_rate * l / num_blocks.
+
+    first_block=1 is Huang et al.'s rule: blocks 1..L, survival p_l = 1 - (l / L)(1 - p_L)
+    with p_L = 1 - drop_path_rate, the last block dropped at the full rate (the ResNets);
+    first_block=0 is torchvision's EfficientNet: the first block is never dropped.
+    """
+    if not 0.0 <= drop_path_rate < 1.0:
+        raise ValueError(f"stochastic_depth_rates: drop_path_rate must be in [0, 1), got {drop_path_rate}")
+    return [drop_path_rate * (l + first_block) / num_blocks for l in range(num_blocks)]
+
+
+def stochastic_depth_rates_per_stage(drop_path_rate: float, stage_depths, first_block: int = 1) -> list[list[float]]:
+    """`stochastic_depth_rates` over all the blocks of a network, cut into its stages:
+    one list of stage_depths[i] rates per stage."""
+    rates = stochastic_depth_rates(drop_path_rate, sum(stage_depths), first_block)
+    ends = itertools.accumulate(stage_depths)
+    return [rates[end - depth : end] for depth, end in zip(stage_depths, ends)]

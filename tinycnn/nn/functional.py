@@ -15,7 +15,7 @@ from tinycnn.ops import (  # noqa: F401
     softmax,
     tanh,
 )
-from tinycnn.ops.conv import conv2d  # noqa: F401, E402
+from tinycnn.ops.conv import conv2d, conv_algorithm  # noqa: F401, E402
 from tinycnn.nn.dropout import dropout, dropout2d  # noqa: F401, E402
 from tinycnn.nn.linear import linear  # noqa: F401, E402
 from tinycnn.ops.batchnorm import batch_norm  # noqa: F401, E402
