@@ -156,3 +156,18 @@ def test_the_manifest_in_the_package_is_consistent():
     on_disk = {p.name for p in folder.glob("*") if p.name != "manifest.json"} if folder.exists() else set()
     assert on_disk == listed  # nothing shipped that the manifest does not describe
     json.dumps(read_manifest())
+
+
+def test_the_pretrained_command_adds_lists_and_verifies(published, tmp_path, capsys):
+    from tinycnn.cli import main
+
+    info, archive, folder = published
+    name = register_tiny_model()
+    assert main(["pretrained", "add", str(tmp_path / "run"), "--data", str(archive)]) == 0  # again: replaced
+    assert list_pretrained() == [name] and pretrained_info(name)["test_accuracy"] == info["test_accuracy"]
+    assert main(["pretrained", "list"]) == 0
+    assert f"{info['test_accuracy']:6.2f}%" in capsys.readouterr().out
+    assert main(["pretrained", "verify", "--data", str(archive)]) == 0
+    assert f"{name}: {info['test_accuracy']:.2f}% measured" in capsys.readouterr().out
+    assert main(["pretrained", "info", name]) == 0
+    assert json.loads(capsys.readouterr().out) == pretrained_info(name)

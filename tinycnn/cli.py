@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tinycnn import __version__
+from tinycnn import __version__, cli_pretrained
 
 DESCRIPTION = "tinycnn: a from-scratch CNN framework in NumPy and Numba; train and inspect CIFAR models."
 THREADS_HELP = "CPU threads for NumPy's BLAS and the Numba kernels (default: $TINYCNN_NUM_THREADS, else all cores)"
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="input size of one image (default: the model's own, else 3x32x32)")
     summary.add_argument("--num-classes", type=_positive_int, default=None, help="default: the model's own (10 for CIFAR models, 1000 for ImageNet twins)")
 
+    cli_pretrained.add_parser(commands, DATA_HELP)
     commands.add_parser("bench", help="benchmarks of layers and models (see `tinycnn bench --help`)", add_help=False)
     return parser
 
@@ -95,9 +96,10 @@ def _add_train_parser(commands):
         description="Train a model on CIFAR. Without options: the fast recipe (resnet9_fast, 10 epochs, "
                     "one-cycle SGD, label smoothing 0.2, crop + flip). Options left out take the recipe's values. "
                     "Writes config.json, metrics.csv/.json, curves.png and checkpoint.npz into --out.")
-    train.add_argument("--recipe", choices=sorted(RECIPES), default="fast",
+    train.add_argument("--recipe", choices=sorted(RECIPES),
                        help="preset of all settings below (default: fast; resnet-paper: He et al.'s ResNet-20 "
-                            "schedule, 164 epochs; resnet20-short: ResNet-20 in 14 one-cycle epochs)")
+                            "schedule, 164 epochs; resnet20-short: ResNet-20 in 14 one-cycle epochs; cifar-small: "
+                            "the shared 8-epoch recipe of the small models of every family)")
     train.add_argument("--model", help="a name from `tinycnn models` (fast recipe: resnet9_fast)")
     train.add_argument("--dataset", choices=["cifar10", "cifar100"], help="default: cifar10")
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (fast recipe: 10)")
@@ -116,6 +118,10 @@ def _add_train_parser(commands):
     train.add_argument("--milestones", type=_milestones, metavar="I1,I2",
                        help="multistep: iterations at which lr is divided by 10")
     train.add_argument("--cutout", type=int, metavar="SIZE", help="cutout square size (default 0: off)")
+    train.add_argument("--resolution", type=_positive_int, metavar="PX",
+                       help="resize the images to PX x PX (default: the model's own size, 32 for CIFAR models)")
+    train.add_argument("--shuffle-labels", action="store_const", const=True,
+                       help="train on randomly permuted labels (a control: nothing real can be learnt)")
     train.add_argument("--seed", type=int, help="random seed (default 0); the same seed gives the same run")
     train.add_argument("--data", metavar="PATH", help=DATA_HELP)
     train.add_argument("--out", metavar="DIR", help="run folder (default: runs/MODEL-DATE-TIME)")
@@ -154,7 +160,9 @@ def main(argv=None) -> int:
         return bench_main(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "eval": cmd_eval, "models": cmd_models, "summary": cmd_summary}[args.command](args)
+        commands = {"train": cmd_train, "eval": cmd_eval, "models": cmd_models, "summary": cmd_summary,
+                    "pretrained": cli_pretrained.run}
+        return commands[args.command](args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
@@ -177,10 +185,11 @@ def cmd_train(args) -> int:
 
     set_threads(args.threads)
     config = make_config(
-        args.recipe, model=args.model, dataset=args.dataset, epochs=args.epochs, train_size=args.train_size,
+        args.recipe or "fast", model=args.model, dataset=args.dataset, epochs=args.epochs, train_size=args.train_size,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, momentum=args.momentum,
         nesterov=args.nesterov, label_smoothing=args.label_smoothing, schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs, milestones=args.milestones, cutout=args.cutout, seed=args.seed)
+        warmup_epochs=args.warmup_epochs, milestones=args.milestones, cutout=args.cutout, seed=args.seed,
+        resolution=args.resolution, shuffle_labels=args.shuffle_labels)
     if args.resume and not args.out:
         raise ValueError("--resume needs --out: the folder of the run to continue")
     _check_model_name(config.model)

@@ -1,6 +1,6 @@
 """Turning a finished training run into shipped weights (`tinycnn pretrained add RUN_FOLDER`).
 
-    info = publish_run("runs/resnet20-cifar-small")   # -> tinycnn/pretrained/resnet20.npz, .csv, manifest entry
+    info = publish_run("runs/cifar-small/resnet20-s0")   # -> tinycnn/pretrained/resnet20.npz, .csv, manifest entry
 
 What it does, so that `create(name, pretrained=True)` gives exactly what the manifest says:
 1. evaluates the run's final weights on the 10,000 test images (no test-time augmentation);
@@ -37,9 +37,10 @@ SAMPLE_IMAGES = 16
 FLOAT16_TOLERANCE = 0.05  # accuracy points float16 rounding may cost
 
 
-def publish_run(run: Path | str, name: str | None = None, data=None, directory: Path | None = None) -> dict:
-    """Add the finished run in folder `run` to the shipped weights as `name` (default: its model's
-    name); returns the manifest entry."""
+def publish_run(run: Path | str, data=None, directory: Path | None = None) -> dict:
+    """Add the finished run in folder `run` to the shipped weights of its model (replacing earlier
+    ones: `create(model, pretrained=True)` finds weights by the model's name); returns the manifest
+    entry."""
     run, directory = Path(run), Path(directory or pretrained.PRETRAINED_DIR)
     checkpoint = load_checkpoint(run / CHECKPOINT)
     config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint["config"].items()})
@@ -47,7 +48,7 @@ def publish_run(run: Path | str, name: str | None = None, data=None, directory: 
     if len(history) != config.epochs:
         raise CheckpointError(f"{run} is not finished: {len(history)} of {config.epochs} epochs; "
                               f"finish it with `tinycnn train --out {run} --resume`")
-    name = name or config.model
+    name = config.model
     dataset = load_dataset(dataclasses.replace(config, train_size=0), data)
     _, test_loader = make_loaders(config, dataset)
     state32 = checkpoint["model"]
