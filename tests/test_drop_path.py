@@ -62,3 +62,64 @@ def test_in_a_residual_block_the_shortcut_always_gets_the_gradient():
     np.testing.assert_allclose(x.grad.data[kept], 1 + 3.0 / 0.5)
     np.testing.assert_allclose(x.grad.data[~kept], 1.0)
     assert kept.any() and (~kept).any()
+
+
+def test_batch_mode_drops_the_whole_batch_with_probability_p():
+    p = 0.3
+    x = tinycnn.ones(8, 2, 3, 3)
+    outcomes = [float(nn.DropPath(p, mode="batch")(x).data.ravel()[0]) for _ in range(2000)]
+    for y in (nn.DropPath(p, mode="batch")(x).data for _ in range(5)):
+        assert np.all(y == y.ravel()[0])  # one draw for the whole batch
+    np.testing.assert_allclose(np.unique(outcomes), [0.0, 1 / (1 - p)], rtol=1e-6)
+    assert abs(np.mean(np.array(outcomes) == 0) - p) < 0.045  # 4 standard deviations
+    with pytest.raises(ValueError, match="DropPath: mode must be 'row' or 'batch', got 'sample'"):
+        nn.DropPath(0.1, mode="sample")
+    assert "mode='batch'" in repr(nn.DropPath(0.1, mode="batch"))
+
+
+def test_batch_mode_gradcheck_kept_and_dropped():
+    x = tinycnn.Tensor(np.random.default_rng(0).normal(size=(3, 2, 2)), requires_grad=True)
+    for seed in range(6):  # some seeds keep the branch, some drop it
+        def fn(x, seed=seed):
+            tinycnn.manual_seed(seed)
+            return F.drop_path(x, 0.5, training=True, mode="batch")
+
+        assert gradcheck(fn, [x])
+
+
+def test_skip_decides_the_following_forward_and_only_in_batch_mode_training():
+    x = tinycnn.ones(4, 3)
+    layer = nn.DropPath(0.5, mode="batch")
+    decisions = []
+    for seed in range(20):
+        tinycnn.manual_seed(seed)
+        skipped = layer.skip()
+        decisions.append(skipped)
+        if not skipped:  # a kept branch is scaled, never dropped by a second draw
+            np.testing.assert_allclose(layer(x).data, 2.0)
+    assert any(decisions) and not all(decisions)
+    assert not nn.DropPath(0.5).skip() and not nn.DropPath(0.5, mode="batch").eval().skip()
+
+
+def test_a_skipped_block_runs_no_convolution_and_returns_its_shortcut():
+    from tinycnn.models import create
+
+    model = create("resnet20_stochastic_depth")
+    calls = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.register_forward_hook(lambda *args: calls.append(1))
+    x = tinycnn.randn(2, 3, 32, 32)
+    model.eval()(x)
+    full = len(calls)  # 19 convolutions: the stem and two per block
+    ran = []
+    for seed in range(5):
+        calls.clear()
+        tinycnn.manual_seed(seed)
+        model.train()(x)
+        ran.append(len(calls))
+    assert full == 19 and min(ran) < full and all(n % 2 == 1 for n in ran)  # whole blocks skipped
+    block = model.layer3[2]
+    block.drop_path.p = 1.0 - 1e-12  # always dropped
+    y = block.train()(tinycnn.randn(2, 64, 8, 8) * 0 + 1.5)
+    np.testing.assert_array_equal(y.data, 1.5)  # relu(identity)

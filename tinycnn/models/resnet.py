@@ -32,6 +32,8 @@ wide_resnet.py and senet.py):
   at test time the full network runs. Surviving branches are scaled by
   1 / p_l in training (nn.DropPath, as timm) where the paper scales them by
   p_l at test time: the same in expectation. See `nn.drop_path.stochastic_depth_rates`.
+  `drop_path_mode="batch"` drops a block for the whole mini-batch, as the paper
+  does, and then skips computing its branch: the training time it saves.
 """
 from __future__ import annotations
 
@@ -61,8 +63,13 @@ def squeeze_excitation(channels: int, se: bool, se_ratio: float) -> nn.Module:
     return nn.SqueezeExcitation(channels, max(1, int(channels * se_ratio)))
 
 
-def drop_path(rate: float) -> nn.Module:
-    return nn.DropPath(rate) if rate > 0 else nn.Identity()
+def drop_path(rate: float, mode: str = "row") -> nn.Module:
+    return nn.DropPath(rate, mode) if rate > 0 else nn.Identity()
+
+
+def skips(drop_path: nn.Module) -> bool:
+    """Whether a block's branch is dropped for this whole batch (DropPath mode "batch", training)."""
+    return isinstance(drop_path, nn.DropPath) and drop_path.skip()
 
 
 class ShortcutA(nn.Module):
@@ -100,7 +107,7 @@ class BasicBlock(nn.Module):
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
                  groups: int = 1, base_width: int = 64, se: bool = False, se_ratio: float = 1 / 16,
-                 drop_path_rate: float = 0.0):
+                 drop_path_rate: float = 0.0, drop_path_mode: str = "row"):
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError(f"BasicBlock: only groups=1 and base_width=64 are defined, got {groups}, {base_width}")
@@ -110,11 +117,13 @@ class BasicBlock(nn.Module):
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
         self.se = squeeze_excitation(planes, se, se_ratio)
-        self.drop_path = drop_path(drop_path_rate)
+        self.drop_path = drop_path(drop_path_rate, drop_path_mode)
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
+        if skips(self.drop_path):  # stochastic depth, mode "batch": the block is skipped for this batch
+            return self.relu(identity)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.se(self.bn2(self.conv2(out)))
         return self.relu(self.drop_path(out) + identity)
@@ -136,7 +145,7 @@ class Bottleneck(nn.Module):
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
                  groups: int = 1, base_width: int = 64, se: bool = False, se_ratio: float = 1 / 16,
-                 drop_path_rate: float = 0.0):
+                 drop_path_rate: float = 0.0, drop_path_mode: str = "row"):
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         self.conv1 = conv1x1(inplanes, width)
@@ -147,11 +156,13 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU()
         self.se = squeeze_excitation(planes * self.expansion, se, se_ratio)
-        self.drop_path = drop_path(drop_path_rate)
+        self.drop_path = drop_path(drop_path_rate, drop_path_mode)
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
+        if skips(self.drop_path):  # stochastic depth, mode "batch": the block is skipped for this batch
+            return self.relu(identity)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.se(self.bn3(self.conv3(out)))
@@ -167,7 +178,7 @@ def make_layer(block, inplanes: int, planes: int, blocks: int, stride: int, drop
                shortcut: str = "B", **block_kwargs) -> nn.Sequential:
     """One stage: `blocks` blocks, the first with `stride` and the shortcut
     ("A" zero-padding or "B" projection) where the shape changes; block i
-    gets drop_path_rates[i]. block_kwargs: groups, base_width, se, se_ratio."""
+    gets drop_path_rates[i]. block_kwargs: groups, base_width, se, se_ratio, drop_path_mode."""
     outplanes = planes * block.expansion
     downsample = None
     if (stride != 1 or inplanes != outplanes) and shortcut == "A":
@@ -192,12 +203,14 @@ class ResNet(nn.Module):
     """
 
     def __init__(self, block, layers: list[int], num_classes: int = 1000, groups: int = 1, width_per_group: int = 64,
-                 se: bool = False, se_ratio: float = 1 / 16, drop_path_rate: float = 0.0):
+                 se: bool = False, se_ratio: float = 1 / 16, drop_path_rate: float = 0.0,
+                 drop_path_mode: str = "row"):
         super().__init__()
         if len(layers) != 4:
             raise ValueError(f"ResNet: expected 4 stage depths, got {layers}")
         rates = stochastic_depth_rates_per_stage(drop_path_rate, layers)
-        block_kwargs = dict(groups=groups, base_width=width_per_group, se=se, se_ratio=se_ratio)
+        block_kwargs = dict(groups=groups, base_width=width_per_group, se=se, se_ratio=se_ratio,
+                            drop_path_mode=drop_path_mode)
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU()
@@ -231,14 +244,15 @@ class CifarResNet(nn.Module):
 
     def __init__(self, block, layers: list[int], num_classes: int = 10, widths=(16, 32, 64), stem_width: int = 16,
                  shortcut: str = "A", groups: int = 1, width_per_group: int = 64, se: bool = False,
-                 se_ratio: float = 1 / 16, drop_path_rate: float = 0.0):
+                 se_ratio: float = 1 / 16, drop_path_rate: float = 0.0, drop_path_mode: str = "row"):
         super().__init__()
         if shortcut not in ("A", "B"):
             raise ValueError(f"CifarResNet: shortcut must be 'A' or 'B', got {shortcut!r}")
         if len(layers) != len(widths):
             raise ValueError(f"CifarResNet: {len(layers)} stage depths for {len(widths)} stage widths")
         rates = stochastic_depth_rates_per_stage(drop_path_rate, layers)
-        block_kwargs = dict(groups=groups, base_width=width_per_group, se=se, se_ratio=se_ratio)
+        block_kwargs = dict(groups=groups, base_width=width_per_group, se=se, se_ratio=se_ratio,
+                            drop_path_mode=drop_path_mode)
         self.conv1 = conv3x3(3, stem_width)
         self.bn1 = nn.BatchNorm2d(stem_width)
         self.relu = nn.ReLU()

@@ -1,14 +1,19 @@
 """DropPath: stochastic depth (Huang et al., "Deep Networks with Stochastic
-Depth", ECCV 2016), per sample as in timm.
+Depth", ECCV 2016).
 
 Put it on the residual branch, never on the shortcut:
 
     out = shortcut(x) + self.drop_path(branch(x))
 
-In training each sample's branch is dropped (multiplied by 0) with
-probability p and kept, scaled by 1 / (1 - p), otherwise, so the expected
-output is unchanged; in eval it is the identity. A dropped block thus
-reduces to its shortcut: the network is shallower for that sample.
+In training the branch is dropped (multiplied by 0) with probability p and
+kept, scaled by 1 / (1 - p), otherwise, so the expected output is unchanged;
+in eval it is the identity. A dropped block reduces to its shortcut. Two
+modes, torchvision's names (`torchvision.ops.StochasticDepth`):
+- "row" (default, as timm): each sample of the batch is dropped on its own. The
+  branch is still computed for the whole batch, so no time is saved;
+- "batch" (the paper's): one draw drops the branch for the whole mini-batch.
+  A block that asks `drop_path.skip()` before computing its branch then skips
+  the computation: the training time the paper saves.
 `stochastic_depth_rates` gives each block of a network its drop probability.
 """
 import itertools
@@ -18,38 +23,68 @@ from tinycnn.random import rng
 from tinycnn.tensor import Tensor
 
 
-def drop_path(input, p=0.0, training=False):
-    """input: (N, ...) -> same shape: each sample zeroed with probability p,
-    survivors scaled by 1 / (1 - p), in training; the input itself otherwise."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"drop_path: p must be a probability in [0, 1], got {p}")
+MODES = ("row", "batch")
+
+
+def drop_path(input, p=0.0, training=False, mode="row"):
+    """input: (N, ...) -> same shape: in training, each sample ("row") or the whole batch
+    ("batch") zeroed with probability p, survivors scaled by 1 / (1 - p); the input itself otherwise."""
+    _check(p, mode, "drop_path")
     if not training or p == 0.0:
         return input
+    if mode == "batch":
+        return _keep_batch(input, p, rng().random() >= p)
     keep = rng().random(input.shape[0]) >= p  # (N,) True for a surviving sample
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     mask = (keep * scale).astype(input.dtype).reshape(-1, *([1] * (input.ndim - 1)))  # (N, 1, 1, 1)
     return input * Tensor(mask)
 
 
+def _keep_batch(input, p, kept: bool):
+    return input * (1.0 / (1.0 - p)) if kept else input * 0.0
+
+
+def _check(p, mode, where):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{where}: p must be a probability in [0, 1], got {p}")
+    if mode not in MODES:
+        raise ValueError(f"{where}: mode must be 'row' or 'batch', got {mode!r}")
+
+
 class DropPath(Module):
     """Stochastic depth on a residual branch: (N, ...) -> same shape.
 
-    p: the probability of dropping a sample's branch (the paper's 1 - p_l).
+    p: the probability of dropping the branch (the paper's 1 - p_l); mode: "row" or "batch".
     >>> self.drop_path = DropPath(0.1)
     >>> out = x + self.drop_path(self.branch(x))
+    With mode="batch" a block can skip the branch's computation when it is dropped:
+    >>> if self.drop_path.skip():
+    ...     return x
+    >>> return x + self.drop_path(self.branch(x))
     """
 
-    def __init__(self, p=0.0):
+    def __init__(self, p=0.0, mode="row"):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"DropPath: p must be a probability in [0, 1], got {p}")
-        self.p = p
+        _check(p, mode, "DropPath")
+        self.p, self.mode = p, mode
+        self._kept = None  # the draw skip() made for the coming forward (mode "batch")
+
+    def skip(self) -> bool:
+        """Whether this batch drops the branch, so the block need not compute it: drawn here in
+        mode "batch" while training (forward then scales the kept branch); otherwise False."""
+        if self.mode != "batch" or not self.training or self.p == 0.0:
+            return False
+        self._kept = bool(rng().random() >= self.p)
+        return not self._kept
 
     def forward(self, x):
-        return drop_path(x, self.p, self.training)
+        if self.mode == "batch" and self.training and self.p > 0.0 and self._kept is not None:
+            kept, self._kept = self._kept, None
+            return _keep_batch(x, self.p, kept)
+        return drop_path(x, self.p, self.training, self.mode)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}" + ("" if self.mode == "row" else f", mode={self.mode!r}")
 
 
 def stochastic_depth_rates(drop_path_rate: float, num_blocks: int, first_block: int = 1) -> list[float]:
