@@ -11,7 +11,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# model seed publish? -- main models first, then the comparisons, then the second seeds
+# model seed publish? [extra train options] -- main models first, then the comparisons, then the
+# second seeds; a run with extra options gets their names in its folder (se_resnet20-s0-shuffle-labels)
 RUNS="
 resnet20 0 yes
 preact_resnet20 0 yes
@@ -27,12 +28,15 @@ resnet9_wide 0 yes
 resnext20_1x16d 0 no
 resnet8 0 no
 resnet14 0 no
+mobilenet_v1_cifar_0125 0 no
+mobilenet_v1_cifar_0125_standard 0 no
 mobilenet_v1_cifar_025 0 no
 mobilenet_v1_cifar_050 0 no
 efficientnet_cifar_tiny_compound 0 no
 efficientnet_cifar_tiny_width 0 no
 efficientnet_cifar_tiny_depth 0 no
 efficientnet_cifar_tiny_resolution 0 no
+se_resnet20 0 no --shuffle-labels
 resnet20 1 no
 preact_resnet20 1 no
 se_resnet20 1 no
@@ -51,14 +55,15 @@ print("done" if len(history) >= config["epochs"] else "partial")
 PY
 }
 
-echo "$RUNS" | while read -r model seed publish; do
+echo "$RUNS" | while read -r model seed publish extra; do
     [ -n "$model" ] || continue
-    out="runs/cifar-small/$model-s$seed"
+    out="runs/cifar-small/$model-s$seed${extra:+$(echo " $extra" | tr ' ' '-' | sed 's/--*/-/g')}"
     status=$(state "$out")
     if [ "${1:-}" = "--list" ]; then echo "$status  $out"; continue; fi
     [ "$status" = done ] && continue
     resume=""; [ "$status" = partial ] && resume="--resume"
     echo "== $(date -u +%FT%TZ) $model seed $seed ($status)"
-    tinycnn train --recipe cifar-small --model "$model" --seed "$seed" --out "$out" $resume --no-progress || exit 1
+    # shellcheck disable=SC2086
+    tinycnn train --recipe cifar-small --model "$model" --seed "$seed" $extra --out "$out" $resume --no-progress || exit 1
     if [ "$publish" = yes ]; then tinycnn pretrained add "$out" || exit 1; fi
 done

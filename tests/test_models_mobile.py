@@ -11,7 +11,7 @@ import tinycnn
 from tinycnn import nn
 from tinycnn.models import create
 from tinycnn.models.efficientnet import EfficientNet, MBConv, efficientnet, scale_channels, scale_depth
-from tinycnn.models.mobilenet_v1 import DepthwiseSeparableConv, MobileNetV1
+from tinycnn.models.mobilenet_v1 import DepthwiseSeparableConv, MobileNetV1, StandardConv
 from tinycnn.models.mobilenet_v2 import InvertedResidual, MobileNetV2
 from tinycnn.models.rounding import make_divisible
 
@@ -228,3 +228,17 @@ def test_efficientnet_exact_scaling_flops_close_to_two_to_the_phi(phi):
     makes phi = 1 11% dearer); with the paper's rounding: 2.57, 4.69, 8.43."""
     ratio = macs(efficientnet(phi, exact=True)) / macs(efficientnet(0, exact=True))
     assert abs(ratio / 1.92 ** phi - 1) < 0.12
+
+
+def test_conv_mobilenet_has_the_same_layout_with_standard_convolutions():
+    separable, standard = create("mobilenet_v1_cifar_0125"), create("mobilenet_v1_cifar_0125_standard")
+    blocks = [m for m in separable.modules() if isinstance(m, DepthwiseSeparableConv)]
+    convs = [m for m in standard.modules() if isinstance(m, StandardConv)]
+    assert len(blocks) == len(convs) == 13
+    for b, c in zip(blocks, convs):  # same channels and strides, block by block
+        assert (b.conv_dw.in_channels, b.conv_pw.out_channels, b.conv_dw.stride) == \
+            (c.conv.in_channels, c.conv.out_channels, c.conv.stride)
+    s1 = tinycnn.summary(separable, (3, 32, 32), print_table=False)
+    s2 = tinycnn.summary(standard, (3, 32, 32), print_table=False)
+    assert 6 < s2.total_macs / s1.total_macs < 8  # each block costs 1 / (1/N + 1/9) times more
+    assert standard(tinycnn.randn(2, 3, 32, 32)).shape == (2, 10)

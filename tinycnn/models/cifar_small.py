@@ -13,7 +13,8 @@ quantity that comparison holds fixed:
     wrn10_2                   0.30M    45M    preact_resnet20: wide-and-shallow vs thin-and-deep (parameters)
     resnext20_8x4d            0.14M    23M    resnext20_1x16d: cardinality vs plain width (MACs)
     densenet_bc_28_12         0.10M    44M    resnet8 (0.08M) and resnet14 (0.17M) bracket its parameters
-    mobilenet_v1_cifar_025/035/050            the width multiplier alpha: accuracy vs MACs
+    mobilenet_v1_cifar_0125/025/035/050       the width multiplier alpha: accuracy vs MACs
+    mobilenet_v1_cifar_0125_standard          the 0.125 layout with standard convs: what DSC saves
     mobilenet_v2_cifar_035    0.41M    16M    MobileNet v2's small model
     efficientnet_cifar_tiny   0.18M   5.5M    EfficientNet's Figure 3 at phi = 1: twice its MACs spent by the
         _compound / _width / _depth / _resolution compound rule or by one dimension alone (MACs)
@@ -26,7 +27,7 @@ from __future__ import annotations
 from tinycnn.models.densenet import DenseNet, densenet_cifar
 from tinycnn.models.efficientnet import ALPHA, B0_CIFAR_STAGES, BETA, GAMMA, EfficientNet
 from tinycnn.models.fast_cifar import FastResNet, resnet9_fast
-from tinycnn.models.mobilenet_v1 import MobileNetV1, mobilenet_v1_cifar
+from tinycnn.models.mobilenet_v1 import MobileNetV1, StandardConv, mobilenet_v1_cifar
 from tinycnn.models.mobilenet_v2 import MobileNetV2, mobilenet_v2_cifar
 from tinycnn.models.preact_resnet import PreActResNet, cifar_preact_resnet
 from tinycnn.models.registry import register_model
@@ -112,6 +113,20 @@ def mobilenet_v1_cifar_035(num_classes: int = 10, **kwargs) -> MobileNetV1:
 def mobilenet_v1_cifar_050(num_classes: int = 10, **kwargs) -> MobileNetV1:
     """0.5 MobileNet (v1) for 32x32 inputs."""
     return mobilenet_v1_cifar(num_classes, width_mult=0.5, **kwargs)
+
+
+@register_model
+def mobilenet_v1_cifar_0125(num_classes: int = 10, **kwargs) -> MobileNetV1:
+    """0.125 MobileNet (v1) for 32x32 inputs (8 to 128 channels)."""
+    return mobilenet_v1_cifar(num_classes, width_mult=0.125, **kwargs)
+
+
+@register_model
+def mobilenet_v1_cifar_0125_standard(num_classes: int = 10, **kwargs) -> MobileNetV1:
+    """0.125 MobileNet (v1)'s layout with standard 3x3 convolutions instead of depthwise separable
+    ones (the paper's "Conv MobileNet", Table 4): 7x the MACs. At 0.125 so that it fits the time
+    budget (at 0.25 it would take 2.3 ResNet-20 runs)."""
+    return mobilenet_v1_cifar(num_classes, width_mult=0.125, block=StandardConv, **kwargs)
 
 
 @register_model

@@ -70,6 +70,23 @@ class DepthwiseSeparableConv(nn.Module):
         return self.act2(self.bn2(self.conv_pw(x)))  # (N, C_out, H/s, W/s): channels mixed by a 1x1 conv
 
 
+class StandardConv(nn.Module):
+    """A standard 3x3 conv (stride) -> BN -> act in a DepthwiseSeparableConv's place: the paper's
+    "Conv MobileNet" (Table 4), the same layout without the factorisation.
+
+    x: (N, in_channels, H, W) -> (N, out_channels, H / stride, W / stride).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, activation=nn.ReLU):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.act = activation()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(x)))  # (N, C_out, H/s, W/s): space and channels mixed at once
+
+
 class MobileNetV1(nn.Module):
     """MobileNet v1 with timm's layout.
 
@@ -78,13 +95,14 @@ class MobileNetV1(nn.Module):
     stem_stride: 2 for ImageNet, 1 for CIFAR. activation: module class (the
     paper: ReLU; timm: ReLU6). dropout: before the classifier (paper: none).
     base_resolution: 224 (ImageNet) or 32 (CIFAR), the size rho multiplies.
+    block: DepthwiseSeparableConv, or StandardConv for the paper's "Conv MobileNet".
 
     x: (N, 3, H, W) -> logits (N, num_classes).
     """
 
     def __init__(self, num_classes: int = 1000, width_mult: float = 1.0, resolution_mult: float = 1.0,
                  stages=IMAGENET_STAGES, stem_stride: int = 2, activation=nn.ReLU, dropout: float = 0.0,
-                 base_resolution: int = 224):
+                 base_resolution: int = 224, block=DepthwiseSeparableConv):
         super().__init__()
         if width_mult <= 0 or resolution_mult <= 0:
             raise ValueError(f"MobileNetV1: width_mult and resolution_mult must be positive, "
@@ -100,7 +118,7 @@ class MobileNetV1(nn.Module):
             out_channels = make_divisible(out_channels * width_mult)
             stage = nn.Sequential()
             for i in range(num_blocks):
-                stage.append(DepthwiseSeparableConv(channels, out_channels, stride if i == 0 else 1, activation))
+                stage.append(block(channels, out_channels, stride if i == 0 else 1, activation))
                 channels = out_channels
             self.blocks.append(stage)
         self.global_pool = nn.AdaptiveAvgPool2d(1)
