@@ -171,3 +171,27 @@ def test_the_pretrained_command_adds_lists_and_verifies(published, tmp_path, cap
     assert f"{name}: {info['test_accuracy']:.2f}% measured" in capsys.readouterr().out
     assert main(["pretrained", "info", name]) == 0
     assert json.loads(capsys.readouterr().out) == pretrained_info(name)
+
+
+def test_results_pool_seeds_into_a_table_and_a_figure(tmp_path, monkeypatch):
+    from cifar_fake import write_archive
+
+    from tinycnn.cli import main
+    from tinycnn.results import collect, family_of
+
+    monkeypatch.setattr(cifar, "PROJECT_DATA_DIR", tmp_path / "project_data")
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    write_archive(archive, per_batch=20, n_test=20, learnable=True)
+    for seed in (0, 1):
+        config = TrainConfig(model=register_tiny_model(), epochs=1, train_size=100, batch_size=50,
+                             eval_batch_size=20, seed=seed)
+        fit(config, tmp_path / "runs" / f"tiny-s{seed}", data=archive, progress=False)
+    (tmp_path / "runs" / "unfinished").mkdir()
+    rows = collect(tmp_path / "runs", test_images=20)
+    assert len(rows) == 1 and rows[0]["seeds"] == 2 and rows[0]["seed_spread"] is not None
+    assert rows[0]["params"] > 0 and rows[0]["macs"] > 0
+    assert main(["results", str(tmp_path / "runs"), "--plot", str(tmp_path / "fig.png")]) == 0
+    assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
+    assert [family_of(m) for m in ("preact_resnet20", "resnet20_stochastic_depth", "se_resnet20", "resnet8",
+                                   "mobilenet_v1_cifar_0125_standard", "efficientnet_cifar_tiny_depth")] == \
+        ["pre-act ResNet", "stochastic depth", "SENet", "ResNet", "MobileNet v1", "EfficientNet"]

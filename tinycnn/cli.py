@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="input size of one image (default: the model's own, else 3x32x32)")
     summary.add_argument("--num-classes", type=_positive_int, default=None, help="default: the model's own (10 for CIFAR models, 1000 for ImageNet twins)")
 
+    results = commands.add_parser(
+        "results", help="table (and figure) of a folder of finished training runs",
+        description="One row per model (seeds pooled): params, MACs, test accuracy +- binomial standard error, "
+                    "time, img/s, as a markdown table; --plot also draws accuracy vs MACs and vs training time.")
+    results.add_argument("folder", metavar="FOLDER", help="a folder of run folders, e.g. runs/cifar-small")
+    results.add_argument("--plot", metavar="PNG", help="write the accuracy-vs-cost figure here")
     cli_pretrained.add_parser(commands, DATA_HELP)
     commands.add_parser("bench", help="benchmarks of layers and models (see `tinycnn bench --help`)", add_help=False)
     return parser
@@ -161,7 +167,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"train": cmd_train, "eval": cmd_eval, "models": cmd_models, "summary": cmd_summary,
-                    "pretrained": cli_pretrained.run}
+                    "pretrained": cli_pretrained.run, "results": cmd_results}
         return commands[args.command](args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -311,6 +317,18 @@ def cmd_summary(args) -> int:
     _check_model_name(args.model)
     model = create(args.model, num_classes=args.num_classes)
     summary(model, args.input or _default_input(args.model, model))
+    return 0
+
+
+def cmd_results(args) -> int:
+    from tinycnn.results import collect, markdown_table, plot
+
+    rows = collect(args.folder)
+    if not rows:
+        raise ValueError(f"no finished run in {args.folder}")
+    print(markdown_table(rows))
+    if args.plot:
+        print(f"figure: {plot(rows, args.plot)}")
     return 0
 
 

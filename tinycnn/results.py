@@ -1,0 +1,112 @@
+"""The results of a folder of training runs, as a table and a figure (`tinycnn results runs/cifar-small`).
+
+For every finished run: model, family, parameters, MACs, test accuracy with its binomial standard
+error on the test images, training time and images per second; the seeds of one configuration are
+pooled (mean, and the spread between seeds). The figure puts accuracy against MACs and against
+training time: the CIFAR version of the lecture's EfficientNet chart.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+# Name prefix -> family, most specific first (the lecture's families; resnet9 is no lecture family).
+FAMILIES = (("preact_resnet", "pre-act ResNet"), ("se_resnet", "SENet"), ("wrn", "WideResNet"),
+            ("resnext", "ResNeXt"), ("densenet", "DenseNet"), ("mobilenet_v1", "MobileNet v1"),
+            ("mobilenet_v2", "MobileNet v2"), ("efficientnet", "EfficientNet"), ("resnet9", "fast CIFAR net"),
+            ("resnet", "ResNet"))
+
+
+def family_of(model: str) -> str:
+    if "stochastic_depth" in model:
+        return "stochastic depth"
+    return next((family for prefix, family in FAMILIES if model.startswith(prefix)), "other")
+
+
+def read_run(folder: Path) -> dict | None:
+    """One finished run's facts, or None if the folder holds no finished run."""
+    config_path, metrics_path = folder / "config.json", folder / "metrics.json"
+    if not (config_path.exists() and metrics_path.exists()):
+        return None
+    config, history = json.loads(config_path.read_text()), json.loads(metrics_path.read_text())
+    if len(history) < config["epochs"]:
+        return None
+    last = history[-1]
+    return {"model": config["model"], "seed": config["seed"], "recipe": config.get("recipe", "?"),
+            "variant": "shuffled labels" if config.get("shuffle_labels") else "",
+            "test_acc": last["test_acc"], "seconds": last["elapsed_seconds"],
+            "img_per_s": float(np.median([h["img_per_s"] for h in history])),
+            "matmul_gflops": last.get("matmul_gflops"), "train_loss": [h["train_loss"] for h in history]}
+
+
+def collect(root: Path | str, test_images: int = 10000) -> list[dict]:
+    """One row per (model, variant): seeds pooled; params and MACs counted on the model."""
+    from tinycnn import models
+    from tinycnn.summary import summary
+
+    runs = [r for r in (read_run(p) for p in sorted(Path(root).iterdir()) if p.is_dir()) if r]
+    groups = defaultdict(list)
+    for run in runs:
+        groups[(run["model"], run["variant"])].append(run)
+    rows = []
+    for (model, variant), group in groups.items():
+        net = models.create(model)
+        s = summary(net, models.input_size(model, net), print_table=False)
+        accs = [g["test_acc"] for g in group]
+        mean = float(np.mean(accs))
+        rows.append({"model": model, "variant": variant, "family": family_of(model), "params": s.total_params,
+                     "macs": s.total_macs, "seeds": len(group), "test_acc": mean,
+                     "standard_error": math.sqrt(mean * (1 - mean) / test_images),
+                     "seed_spread": float(np.ptp(accs)) if len(accs) > 1 else None,
+                     "seconds": float(np.mean([g["seconds"] for g in group])),
+                     "img_per_s": float(np.mean([g["img_per_s"] for g in group])),
+                     "matmul_gflops": group[0]["matmul_gflops"], "recipe": group[0]["recipe"]})
+    return sorted(rows, key=lambda r: (r["family"], r["macs"]))
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The README's results table."""
+    lines = ["| model | family | params | MACs | test accuracy (%) | seeds | time (min) | img/s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        spread = f", spread {100 * r['seed_spread']:.2f}" if r["seed_spread"] is not None else ""
+        name = r["model"] + (f" ({r['variant']})" if r["variant"] else "")
+        lines.append(f"| `{name}` | {r['family']} | {r['params'] / 1e6:.2f}M | {r['macs'] / 1e6:.1f}M | "
+                     f"{100 * r['test_acc']:.2f} ± {100 * r['standard_error']:.2f}{spread} | {r['seeds']} | "
+                     f"{r['seconds'] / 60:.1f} | {r['img_per_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path | str):
+    """Accuracy against MACs (log) and against training time, one colour per family, with the
+    standard errors as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    families = sorted({r["family"] for r in rows})
+    for ax, key, label in ((axes[0], "macs", "M MACs per image"), (axes[1], "seconds", "training time (min)")):
+        for i, family in enumerate(families):
+            mine = [r for r in rows if r["family"] == family and not r["variant"]]
+            xs = [r[key] / (1e6 if key == "macs" else 60) for r in mine]
+            ax.errorbar(xs, [100 * r["test_acc"] for r in mine], yerr=[100 * r["standard_error"] for r in mine],
+                        fmt="o", color=f"C{i % 10}", label=family, capsize=2)
+            for x, r in zip(xs, mine):
+                ax.annotate(r["model"], (x, 100 * r["test_acc"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("CIFAR-10 test accuracy (%, 10,000 images)")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("Accuracy vs cost")
+    axes[1].set_title("Accuracy vs training time (this machine)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
