@@ -147,7 +147,7 @@ def resnet9_wide(num_classes: int = 10, **kwargs) -> FastResNet:
 # (exact=True): at this size the paper's multiples of 8 would swallow a 1.1x width step. phi = 1
 # doubles the FLOPs in principle (alpha * beta^2 * gamma^2 = 1.92); each single-dimension model
 # gets the multiplier whose measured MACs come nearest the compound model's (9.9M): width 0.35
-# (9.9M); depth 2x (9.4M; layer counts are whole); resolution 41 px (10.8M; 40 px gives 8.6M,
+# (9.9M); depth 2x (9.4M; layer counts are whole); resolution 41 px (10.7M; 40 px gives 8.6M,
 # as the strided maps round up at 41).
 TINY_WIDTH, TINY_DEPTH = 0.25, 0.5
 
