@@ -5,8 +5,11 @@
 #
 #   nohup bash scripts/train_small_models.sh > runs/cifar-small.log 2>&1 &
 #   bash scripts/train_small_models.sh --list        # what is done, running or waiting
+#   bash scripts/train_small_models.sh mobilenet_v1_cifar_0125 mobilenet_v1_cifar_025   # only these models
 #
-# Seed-0 runs of a family's main model are published into tinycnn/pretrained/ when they finish
+# TINYCNN_NUM_THREADS=1 in the environment trains on one thread (a machine shared with other work).
+#
+# Seed-0 runs (without extra options) are published into tinycnn/pretrained/ when they finish
 # (`tinycnn pretrained add`); commit that folder after each one. Nothing else from runs/ is committed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,17 +28,17 @@ mobilenet_v1_cifar_035 0 yes
 mobilenet_v2_cifar_035 0 yes
 efficientnet_cifar_tiny 0 yes
 resnet9_wide 0 yes
-resnext20_1x16d 0 no
-resnet8 0 no
-resnet14 0 no
-mobilenet_v1_cifar_0125 0 no
-mobilenet_v1_cifar_0125_standard 0 no
-mobilenet_v1_cifar_025 0 no
-mobilenet_v1_cifar_050 0 no
-efficientnet_cifar_tiny_compound 0 no
-efficientnet_cifar_tiny_width 0 no
-efficientnet_cifar_tiny_depth 0 no
-efficientnet_cifar_tiny_resolution 0 no
+resnext20_1x16d 0 yes
+resnet8 0 yes
+resnet14 0 yes
+mobilenet_v1_cifar_0125 0 yes
+mobilenet_v1_cifar_0125_standard 0 yes
+mobilenet_v1_cifar_025 0 yes
+mobilenet_v1_cifar_050 0 yes
+efficientnet_cifar_tiny_compound 0 yes
+efficientnet_cifar_tiny_width 0 yes
+efficientnet_cifar_tiny_depth 0 yes
+efficientnet_cifar_tiny_resolution 0 yes
 se_resnet20 0 no --shuffle-labels
 resnet20 1 no
 preact_resnet20 1 no
@@ -60,6 +63,7 @@ echo "$RUNS" | while read -r model seed publish extra; do
     out="runs/cifar-small/$model-s$seed${extra:+$(echo " $extra" | tr ' ' '-' | sed 's/--*/-/g')}"
     status=$(state "$out")
     if [ "${1:-}" = "--list" ]; then echo "$status  $out"; continue; fi
+    if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$model"; then continue; fi
     [ "$status" = done ] && continue
     resume=""; [ "$status" = partial ] && resume="--resume"
     echo "== $(date -u +%FT%TZ) $model seed $seed ($status)"
