@@ -10,7 +10,8 @@
 # TINYCNN_NUM_THREADS=1 in the environment trains on one thread (a machine shared with other work).
 #
 # Seed-0 runs (without extra options) are published into tinycnn/pretrained/ when they finish
-# (`tinycnn pretrained add`); commit that folder after each one. Nothing else from runs/ is committed.
+# (`tinycnn pretrained add`), the others recorded (accuracy and log, `--log-only`); commit
+# tinycnn/pretrained/ after each one. Nothing else from runs/ is committed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,5 +70,5 @@ echo "$RUNS" | while read -r model seed publish extra; do
     echo "== $(date -u +%FT%TZ) $model seed $seed ($status)"
     # shellcheck disable=SC2086
     tinycnn train --recipe cifar-small --model "$model" --seed "$seed" $extra --out "$out" $resume --no-progress || exit 1
-    if [ "$publish" = yes ]; then tinycnn pretrained add "$out" || exit 1; fi
+    if [ "$publish" = yes ]; then tinycnn pretrained add "$out" || exit 1; else tinycnn pretrained add "$out" --log-only || exit 1; fi
 done

@@ -13,7 +13,8 @@ from tinycnn.checkpoint import CheckpointError
 from tinycnn.data import cifar
 from tinycnn.models import create, list_pretrained, pretrained, pretrained_info
 from tinycnn.models.pretrained import PretrainedError, load_pretrained_state, read_manifest
-from tinycnn.publish import command_of, publish_run
+from tinycnn.publish import command_of, publish_run, record_run
+from tinycnn.results import read_runs_record
 from tinycnn.train import TrainConfig, fit, make_config
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar-10-python.tar.gz"
@@ -41,7 +42,8 @@ def test_a_published_run_loads_with_its_recorded_logits(published):
     name = register_tiny_model()
     assert list_pretrained() == [name]
     assert REQUIRED <= set(pretrained_info(name)) and pretrained_info(name) == info
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", f"{name}.npz", f"{name}.csv"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", f"{name}.npz", "runs.json", "logs"])
+    assert info["log"] == "logs/run.csv"
     assert info["test_images"] == 100 and 50 < info["test_accuracy"] <= 100  # learnable: far above chance
     assert abs(info["test_accuracy"] - info["float32_test_accuracy"]) <= (0.05 if info["dtype"] == "float16" else 100)
     model = create(name, pretrained=True).eval()
@@ -49,7 +51,7 @@ def test_a_published_run_loads_with_its_recorded_logits(published):
     logits = model(tinycnn.Tensor(_normalise(x, info))).data
     np.testing.assert_allclose(logits, info["sample_logits"], atol=2e-3)
     assert logits.argmax(axis=1).tolist() == info["sample_predictions"]
-    assert (folder / f"{name}.csv").read_text().startswith("epoch,")
+    assert (folder / info["log"]).read_text().startswith("epoch,")
 
 
 def test_the_manifest_is_a_copy_and_names_what_is_missing(published):
@@ -106,6 +108,9 @@ def test_the_command_repeats_the_recipe_and_what_differs_from_it():
     config = make_config("cifar-small", model="resnet20", seed=1, epochs=3, nesterov=False, milestones=(5, 9))
     assert command_of(config) == ("tinycnn train --recipe cifar-small --model resnet20 --epochs 3 "
                                   "--no-nesterov --milestones 5,9 --seed 1")
+    control = make_config("cifar-small", model="se_resnet20", shuffle_labels=True, flip=False)
+    assert command_of(control) == ("tinycnn train --recipe cifar-small --model se_resnet20 --shuffle-labels"
+                                   "  # and flip=False: no command-line option")
 
 
 def _normalise(x_uint8, info) -> np.ndarray:
@@ -152,9 +157,12 @@ def test_the_manifest_in_the_package_is_consistent():
     for name, info in read_manifest().items():
         assert (folder / info["file"]).exists() and (folder / info["log"]).exists(), name
         assert REQUIRED <= set(info), name
-    listed = {info[key] for info in read_manifest().values() for key in ("file", "log")}
-    on_disk = {p.name for p in folder.glob("*") if p.name != "manifest.json"} if folder.exists() else set()
-    assert on_disk == listed  # nothing shipped that the manifest does not describe
+    runs = read_runs_record()
+    for key, run in runs.items():
+        assert (folder / run["log"]).exists() and 0 < run["test_acc"] <= 1 and run["command"].startswith("tinycnn train"), key
+    listed = {info["file"] for info in read_manifest().values()} | {run["log"] for run in runs.values()}
+    on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+    assert on_disk - {"manifest.json", "runs.json"} == listed  # nothing shipped that the record does not describe
     json.dumps(read_manifest())
 
 
@@ -195,3 +203,25 @@ def test_results_pool_seeds_into_a_table_and_a_figure(tmp_path, monkeypatch):
     assert [family_of(m) for m in ("preact_resnet20", "resnet20_stochastic_depth", "se_resnet20", "resnet8",
                                    "mobilenet_v1_cifar_0125_standard", "efficientnet_cifar_tiny_depth")] == \
         ["pre-act ResNet", "stochastic depth", "SENet", "ResNet", "MobileNet v1", "EfficientNet"]
+
+
+def test_a_run_is_recorded_without_its_weights_and_results_read_the_record(published, tmp_path, capsys):
+    from tinycnn.cli import main
+    from tinycnn.results import collect
+
+    info, archive, folder = published
+    config = TrainConfig(model=register_tiny_model(), epochs=1, train_size=128, batch_size=64,
+                         eval_batch_size=100, seed=1, shuffle_labels=True)
+    fit(config, tmp_path / "control", data=archive, progress=False)
+    assert main(["pretrained", "add", str(tmp_path / "control"), "--log-only"]) == 0
+    assert "recorded" in capsys.readouterr().out
+    record = read_runs_record()
+    assert sorted(record) == ["control", "run"] and record["control"]["variant"] == "shuffled labels"
+    assert "--shuffle-labels" in record["control"]["command"] and (folder / "logs" / "control.csv").exists()
+    assert list_pretrained() == [register_tiny_model()]  # no weights shipped for the control
+    rows = collect(test_images=100)  # no folder: the shipped record
+    assert sorted(r["variant"] for r in rows) == ["", "shuffled labels"]
+    assert main(["results"]) == 0 and "shuffled labels" in capsys.readouterr().out
+    (tmp_path / "unfinished").mkdir()
+    with pytest.raises(CheckpointError, match="no finished run"):
+        record_run(tmp_path / "unfinished")

@@ -83,10 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--num-classes", type=_positive_int, default=None, help="default: the model's own (10 for CIFAR models, 1000 for ImageNet twins)")
 
     results = commands.add_parser(
-        "results", help="table (and figure) of a folder of finished training runs",
+        "results", help="table (and figure) of finished training runs: a folder of runs, or the shipped ones",
         description="One row per model (seeds pooled): params, MACs, test accuracy +- binomial standard error, "
                     "time, img/s, as a markdown table; --plot also draws accuracy vs MACs and vs training time.")
-    results.add_argument("folder", metavar="FOLDER", help="a folder of run folders, e.g. runs/cifar-small")
+    results.add_argument("folder", metavar="FOLDER", nargs="?",
+                         help="a folder of run folders, e.g. runs/cifar-small (default: the shipped record of runs)")
     results.add_argument("--plot", metavar="PNG", help="write the accuracy-vs-cost figure here")
     cli_pretrained.add_parser(commands, DATA_HELP)
     commands.add_parser("bench", help="benchmarks of layers and models (see `tinycnn bench --help`)", add_help=False)
@@ -325,7 +326,7 @@ def cmd_results(args) -> int:
 
     rows = collect(args.folder)
     if not rows:
-        raise ValueError(f"no finished run in {args.folder}")
+        raise ValueError(f"no finished run in {args.folder or 'the shipped record of runs'}")
     print(markdown_table(rows))
     if args.plot:
         print(f"figure: {plot(rows, args.plot)}")

@@ -3,6 +3,7 @@
     tinycnn pretrained list                 # name, test accuracy +- standard error, recipe, time
     tinycnn pretrained info NAME            # everything the manifest records
     tinycnn pretrained add RUN_FOLDER       # publish a finished run (tinycnn/publish.py)
+    tinycnn pretrained add RUN --log-only   # record its accuracy and log only (a second seed, a control)
     tinycnn pretrained verify [NAME ...]    # re-evaluate shipped weights on the 10,000 test images
 """
 import json
@@ -20,6 +21,8 @@ def add_parser(commands, data_help: str):
     add = actions.add_parser("add", help="publish a finished `tinycnn train` run")
     add.add_argument("run", metavar="RUN_FOLDER")
     add.add_argument("--data", metavar="PATH", help=data_help)
+    add.add_argument("--log-only", action="store_true",
+                     help="record the run's facts and log in runs.json, ship no weights (a second seed, a control)")
     verify = actions.add_parser("verify", help="re-evaluate shipped weights on the test set")
     verify.add_argument("names", nargs="*", metavar="NAME", help="default: all")
     verify.add_argument("--data", metavar="PATH", help=data_help)
@@ -41,8 +44,12 @@ def run(args) -> int:
         print(json.dumps(pretrained_info(args.name), indent=2))
         return 0
     if args.action == "add":
-        from tinycnn.publish import publish_run
+        from tinycnn.publish import publish_run, record_run
 
+        if args.log_only:
+            entry = record_run(args.run)
+            print(f"recorded {args.run}: {100 * entry['test_acc']:.2f}% (log {entry['log']})")
+            return 0
         info = publish_run(args.run, data=args.data)
         print(f"published {args.run} as {info['file']}: {info['test_accuracy']:.2f}% ({info['dtype']})")
         return 0

@@ -8,8 +8,12 @@ What it does, so that `create(name, pretrained=True)` gives exactly what the man
    0.05 points (half the size in git), else float32;
 3. records the stored weights' logits on the first SAMPLE_IMAGES test images (the quick test
    compares against them), the run's settings, its time and the command that reproduces it;
-4. writes NAME.npz and NAME.csv (the run's per-epoch log) and updates manifest.json, each file
-   atomically.
+4. writes NAME.npz and updates manifest.json, each file atomically;
+5. adds the run to the shipped record of runs (`record_run`).
+
+`record_run(run)` (`tinycnn pretrained add RUN --log-only`) keeps only a run's facts and log, for the
+runs whose weights do not ship (second seeds, controls): runs.json, keyed by the run folder's name,
+and logs/KEY.csv. `tinycnn results` without a folder and the lessons read that record.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from tinycnn import models
 from tinycnn.checkpoint import CheckpointError, load_checkpoint
 from tinycnn.models import pretrained
 from tinycnn.models.pretrained import MANIFEST, read_manifest, sha256_of
+from tinycnn.results import LOGS, RUNS_RECORD, read_run, read_runs_record
 from tinycnn.serialization import save
 from tinycnn.summary import summary
 from tinycnn.tensor import Tensor, no_grad
@@ -43,7 +48,7 @@ def publish_run(run: Path | str, data=None, directory: Path | None = None) -> di
     entry."""
     run, directory = Path(run), Path(directory or pretrained.PRETRAINED_DIR)
     checkpoint = load_checkpoint(run / CHECKPOINT)
-    config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint["config"].items()})
+    config = _config_of(checkpoint["config"])
     history = checkpoint["history"]
     if len(history) != config.epochs:
         raise CheckpointError(f"{run} is not finished: {len(history)} of {config.epochs} epochs; "
@@ -62,13 +67,37 @@ def publish_run(run: Path | str, data=None, directory: Path | None = None) -> di
 
     directory.mkdir(parents=True, exist_ok=True)
     save({"model": state}, directory / f"{name}.npz")
-    _copy_atomically(run / "metrics.csv", directory / f"{name}.csv")
+    log = record_run(run, directory)["log"]
     info = _describe(name, config, history, model, test_loader, acc, acc32, "float16" if use16 else "float32")
+    info["log"] = log
     info["sha256"] = sha256_of(directory / info["file"])
     manifest = read_manifest(directory)
     manifest[name] = info
     _write_text_atomically(directory / MANIFEST, json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
     return info
+
+
+def record_run(run: Path | str, directory: Path | None = None) -> dict:
+    """Add the finished run in folder `run` to the shipped record of runs (runs.json, under the
+    folder's name, and its per-epoch log as logs/NAME.csv); returns its entry."""
+    run, directory = Path(run), Path(directory or pretrained.PRETRAINED_DIR)
+    facts = read_run(run)
+    if facts is None:
+        raise CheckpointError(f"{run} holds no finished run (config.json and a metrics.json of every epoch); "
+                              f"finish it with `tinycnn train --out {run} --resume`")
+    config = _config_of(json.loads((run / "config.json").read_text()))
+    (directory / LOGS).mkdir(parents=True, exist_ok=True)
+    log = f"{LOGS}/{run.name}.csv"
+    _copy_atomically(run / "metrics.csv", directory / log)
+    record = read_runs_record(directory)
+    record[run.name] = {**facts, "command": command_of(config), "log": log}
+    _write_text_atomically(directory / RUNS_RECORD, json.dumps(dict(sorted(record.items())), indent=2) + "\n")
+    return record[run.name]
+
+
+def _config_of(saved: dict) -> TrainConfig:
+    """A TrainConfig from its JSON form (lists back to tuples)."""
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
 
 
 def _model(config: TrainConfig, num_classes: int, state: dict):
@@ -96,11 +125,15 @@ def _describe(name, config, history, model, test_loader, acc, acc32, dtype) -> d
         "img_per_s": round(float(np.median([h["img_per_s"] for h in history])), 1),
         "matmul_gflops": history[-1].get("matmul_gflops"),  # the machine's speed, to compare times across machines
         "params": s.total_params, "macs": s.total_macs,
-        "command": command_of(config), "file": f"{name}.npz", "log": f"{name}.csv",
+        "command": command_of(config), "file": f"{name}.npz",
         "sample_predictions": logits.argmax(axis=1).tolist(),
         "sample_logits": np.round(logits.astype(np.float64), 4).tolist(),
         "published": time.strftime("%Y-%m-%d"),
     }
+
+
+# the train options that set a boolean setting away from its default
+_BOOLEAN_OPTIONS = {("nesterov", False): "--no-nesterov", ("shuffle_labels", True): "--shuffle-labels"}
 
 
 def command_of(config: TrainConfig) -> str:
@@ -108,15 +141,20 @@ def command_of(config: TrainConfig) -> str:
     setting that differs from that recipe."""
     preset = {**dataclasses.asdict(TrainConfig()), **RECIPES.get(config.recipe, {})}
     parts = ["tinycnn train", f"--recipe {config.recipe}", f"--model {config.model}"]
+    unsettable = []
     for key, value in dataclasses.asdict(config).items():
         if key in ("model", "recipe", "eval_batch_size") or _same(value, preset.get(key)):
             continue
         if isinstance(value, bool):
-            parts.append("--no-nesterov" if key == "nesterov" and not value else "")
+            if (key, value) in _BOOLEAN_OPTIONS:
+                parts.append(_BOOLEAN_OPTIONS[key, value])
+            else:
+                unsettable.append(f"{key}={value}")
             continue
         shown = ",".join(map(str, value)) if isinstance(value, tuple | list) else value
         parts.append(f"--{key.replace('_', '-')} {shown}")
-    return " ".join(p for p in parts if p)
+    note = f"  # and {', '.join(unsettable)}: no command-line option" if unsettable else ""
+    return " ".join(parts) + note
 
 
 def _same(a, b) -> bool:

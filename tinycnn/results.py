@@ -1,4 +1,6 @@
-"""The results of a folder of training runs, as a table and a figure (`tinycnn results runs/cifar-small`).
+"""The results of training runs, as a table and a figure: of a folder of runs
+(`tinycnn results runs/cifar-small`) or of the shipped record of runs (`tinycnn results`:
+tinycnn/pretrained/runs.json, written by `tinycnn pretrained add`).
 
 For every finished run: model, family, parameters, MACs, test accuracy with its binomial standard
 error on the test images, training time and images per second; the seeds of one configuration are
@@ -27,6 +29,26 @@ def family_of(model: str) -> str:
     return next((family for prefix, family in FAMILIES if model.startswith(prefix)), "other")
 
 
+RUNS_RECORD = "runs.json"  # in the pretrained folder: run folder name -> read_run's facts, command, log
+LOGS = "logs"  # the shipped runs' per-epoch logs, logs/NAME.csv
+
+
+def read_runs_record(directory: Path | None = None) -> dict:
+    """Run folder name -> facts of every shipped run ({} when none is recorded yet)."""
+    from tinycnn.models import pretrained
+
+    path = Path(directory or pretrained.PRETRAINED_DIR) / RUNS_RECORD
+    if not path.exists():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise pretrained.PretrainedError(f"cannot read the record of runs {path}: {error}") from None
+    if not isinstance(record, dict):
+        raise pretrained.PretrainedError(f"the record of runs {path} must hold a JSON object, got {type(record).__name__}")
+    return record
+
+
 def read_run(folder: Path) -> dict | None:
     """One finished run's facts, or None if the folder holds no finished run."""
     config_path, metrics_path = folder / "config.json", folder / "metrics.json"
@@ -43,12 +65,16 @@ def read_run(folder: Path) -> dict | None:
             "matmul_gflops": last.get("matmul_gflops"), "train_loss": [h["train_loss"] for h in history]}
 
 
-def collect(root: Path | str, test_images: int = 10000) -> list[dict]:
-    """One row per (model, variant): seeds pooled; params and MACs counted on the model."""
+def collect(root: Path | str | None = None, test_images: int = 10000) -> list[dict]:
+    """One row per (model, variant) of the finished runs in folder `root` (None: the shipped record
+    of runs): seeds pooled; params and MACs counted on the model."""
     from tinycnn import models
     from tinycnn.summary import summary
 
-    runs = [r for r in (read_run(p) for p in sorted(Path(root).iterdir()) if p.is_dir()) if r]
+    if root is None:
+        runs = list(read_runs_record().values())
+    else:
+        runs = [r for r in (read_run(p) for p in sorted(Path(root).iterdir()) if p.is_dir()) if r]
     groups = defaultdict(list)
     for run in runs:
         groups[(run["model"], run["variant"])].append(run)
