@@ -59,6 +59,38 @@ class enable_grad(_GradMode):
     enabled = True
 
 
+class inference_mode(_GradMode):
+    """`with tinycnn.inference_mode():` as PyTorch's: no graph is recorded (as no_grad;
+    tinycnn has no version counters to skip). inference_mode(False) records as usual."""
+
+    def __init__(self, mode: bool = True):
+        self.enabled = not mode
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(not self.enabled):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class set_grad_enabled(_GradMode):
+    """As PyTorch's: sets the grad mode at once (a call), or for a `with` block, which
+    restores the previous mode when it ends."""
+
+    def __init__(self, mode: bool):
+        global _grad_enabled
+        self._prev, self.enabled = _grad_enabled, bool(mode)
+        _grad_enabled = self.enabled
+
+    def __enter__(self):
+        pass
+
+    def __call__(self, fn):
+        raise TypeError("set_grad_enabled(mode) is a function or a context manager, not a decorator")
+
+
 # ---------------------------------------------------------------- profiling hook
 
 _profiler = None

@@ -16,7 +16,7 @@ from tinycnn.ops.activation import (
 from tinycnn.ops.arithmetic import add, div, matmul, mul, neg, pow, sub
 from tinycnn.ops.elementwise import abs, clamp, clip, exp, log, maximum, sqrt, to_dtype, where
 from tinycnn.ops.loss import cross_entropy, mse_loss, nll_loss
-from tinycnn.ops.reduction import amax, amin, max, mean, min, std, sum, var
+from tinycnn.ops.reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var
 from tinycnn.ops.shape import (
     cat,
     concat,
