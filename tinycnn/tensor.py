@@ -383,6 +383,12 @@ class Tensor(TensorOperators):
     def eq(self, other):
         return Tensor(self.data == _data(other), _raw=True)
 
+    # elementwise, as PyTorch's (`(pred == y).sum()`); hashing stays by identity (__hash__ above)
+    __eq__ = eq
+
+    def __ne__(self, other):
+        return Tensor(self.data != _data(other), _raw=True)
+
     def argmax(self, dim=None, keepdim=False):
         return Tensor(np.asarray(np.argmax(self.data, axis=dim, keepdims=keepdim)), _raw=True)
 
