@@ -119,13 +119,15 @@ def test_user_blocks_with_helpers_and_super_translate():
         return tinycnn.cat([x, x], dim=1)
 
     class Base(nn.Module):
+        factor = 3.0  # a class attribute
+
         def __init__(self):
             super().__init__()
             self.fc = nn.Linear(3, 3)
             self.scale = 0.5
 
         def forward(self, x):
-            return twice(self.fc(x)) * self.scale
+            return twice(self.fc(x)) * self.scale * self.factor
 
     class Child(Base):
         def forward(self, x):

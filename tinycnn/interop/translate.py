@@ -109,6 +109,8 @@ class Translator:
         elif isinstance(value, property):
             fns = [None if f is None else self.function(f, where, out) for f in (value.fget, value.fset)]
             setattr(out, name, property(*fns, doc=value.__doc__))
+        elif not (name.startswith("__") and name.endswith("__")):  # a class attribute (expansion = 4)
+            setattr(out, name, self.value(value, name, where))
 
     def function(self, fn: types.FunctionType, where: str, owner: type | None = None):
         """`fn` with globals in which tinycnn's names mean torch's (itself when none does)."""
