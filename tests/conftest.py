@@ -26,10 +26,16 @@ def torch_skip_line(skipped_reports, torch_installed: bool) -> str | None:
             f"Run them with: {INSTALL_ORACLE}")
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter):
-    """Without PyTorch a quarter of the checks skip; say so at the end of the run."""
-    import importlib.util
-
-    line = torch_skip_line(terminalreporter.stats.get("skipped", []), importlib.util.find_spec("torch") is not None)
+    """Without PyTorch a quarter of the checks skip; say so at the end of the run, after the
+    short summary (the outermost wrapper prints last), just above the final counts."""
+    yield
+    try:
+        import torch  # noqa: F401
+        installed = True
+    except ImportError:
+        installed = False
+    line = torch_skip_line(terminalreporter.stats.get("skipped", []), installed)
     if line:
         terminalreporter.write_line(line, yellow=True, bold=True)
