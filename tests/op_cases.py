@@ -212,3 +212,35 @@ def tensors(case, dtype=np.float64):
     """The case's inputs as tinycnn Tensors (float ones require grad)."""
     return [tinycnn.Tensor(x.astype(dtype) if x.dtype.kind == "f" else x, requires_grad=x.dtype.kind == "f")
             for x in case.inputs]
+
+# class weights, an ignored row, smoothing: PyTorch's weighted means (see tinycnn/ops/loss.py)
+_W5, _IGNORED = positive(5), np.array([2, -100, 0, 4, 4])
+_W34, _POS4 = positive(3, 4), positive(4)
+CASES += [
+    Case("cross_entropy", "weight,ignore_index,label_smoothing",
+         lambda x, t: F.cross_entropy(x, t, weight=_W5, ignore_index=-100, label_smoothing=0.15),
+         lambda T, x, t: T.nn.functional.cross_entropy(x, t, weight=T.tensor(_W5), label_smoothing=0.15),
+         (normal(5, 5), _IGNORED)),
+    Case("cross_entropy", "none,weight,ignore_index=4",
+         lambda x, t: F.cross_entropy(x, t, weight=_W5, ignore_index=4, reduction="none"),
+         lambda T, x, t: T.nn.functional.cross_entropy(x, t, weight=T.tensor(_W5), ignore_index=4, reduction="none"),
+         (normal(4, 5), np.array([1, 4, 0, 3]))),
+    Case("nll_loss", "weight,ignore_index", lambda x, t: F.nll_loss(x, t, weight=_W5),
+         lambda T, x, t: T.nn.functional.nll_loss(x, t, weight=T.tensor(_W5)), (normal(5, 5), _IGNORED)),
+    Case("l1_loss", "mean", lambda x, y: F.l1_loss(x, y), lambda T, x, y: T.nn.functional.l1_loss(x, y),
+         (away(3, 4), np.zeros((3, 4)))),
+    Case("l1_loss", "none", lambda x, y: F.l1_loss(x, y, reduction="none"),
+         lambda T, x, y: T.nn.functional.l1_loss(x, y, reduction="none"), (away(2, 3), np.zeros((2, 3)))),
+    Case("binary_cross_entropy_with_logits", "mean,weight,pos_weight",
+         lambda x, t: F.binary_cross_entropy_with_logits(x, t, weight=_W34, pos_weight=_POS4),
+         lambda T, x, t: T.nn.functional.binary_cross_entropy_with_logits(x, t, weight=T.tensor(_W34),
+                                                                           pos_weight=T.tensor(_POS4)),
+         (normal(3, 4) * 5, _rng.uniform(0.05, 0.95, (3, 4)))),
+    Case("binary_cross_entropy_with_logits", "sum",
+         lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="sum"),
+         lambda T, x, t: T.nn.functional.binary_cross_entropy_with_logits(x, t, reduction="sum"),
+         (normal(2, 3), _rng.uniform(0.05, 0.95, (2, 3)))),
+    Case("binary_cross_entropy", "mean,weight", lambda x, t: F.binary_cross_entropy(x, t, weight=_W34),
+         lambda T, x, t: T.nn.functional.binary_cross_entropy(x, t, weight=T.tensor(_W34)),
+         (_rng.uniform(0.05, 0.95, (3, 4)), _rng.uniform(0.05, 0.95, (3, 4)))),
+]

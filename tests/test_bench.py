@@ -1,4 +1,4 @@
-"""Smoke tests of `tinycnn bench models` / `profile`, the profiler hook and the PyTorch twins."""
+"""Smoke tests of `tinycnn bench models` / `profile`, the profiler hook and the PyTorch twins (to_torch)."""
 import importlib
 import mmap
 
@@ -88,13 +88,13 @@ def test_profiler_leaves_gradients_unchanged(name):
 
 @pytest.mark.torch
 @pytest.mark.parametrize("name", list(MODELS))
-def test_twin_computes_the_same_logits(name):
+def test_torch_twin_computes_the_same_logits(name):
+    """The benchmark's PyTorch twin is tinycnn.interop.to_torch (tests/test_to_torch.py tests it on the zoo)."""
     torch = pytest.importorskip("torch")
-    from tinycnn.bench.twins import twin
+    from tinycnn.interop import to_torch
 
     model = build(name).eval()
-    tmodel = twin(model)
-    assert not tmodel.training
+    tmodel = to_torch(model)
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     with tinycnn.no_grad():
         ours = model(tinycnn.Tensor(x)).numpy()
@@ -102,35 +102,3 @@ def test_twin_computes_the_same_logits(name):
         theirs = tmodel(torch.from_numpy(x)).numpy()
     scale = np.abs(theirs).max()
     np.testing.assert_allclose(ours / scale, theirs / scale, atol=1e-5)
-
-
-@pytest.mark.torch
-def test_twin_trains_the_same_resnet20():
-    """Training mode (BatchNorm batch statistics): same loss and parameter gradients."""
-    torch = pytest.importorskip("torch")
-    from tinycnn.bench.twins import twin
-
-    model = build("resnet20").double()
-    tmodel = twin(model)
-    x = np.random.default_rng(0).standard_normal((4, 3, 32, 32))
-    y = np.array([0, 3, 5, 9])
-    loss = F.cross_entropy(model(tinycnn.Tensor(x)), tinycnn.Tensor(y))
-    loss.backward()
-    tloss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
-    tloss.backward()
-    assert loss.item() == pytest.approx(tloss.item(), rel=1e-10)
-    tparams = dict(tmodel.named_parameters())
-    for key, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), tparams[key].grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=key)
-
-
-def test_twin_rejects_unknown_modules():
-    pytest.importorskip("torch")
-    from tinycnn.bench.twins import twin
-
-    class Odd(tinycnn.nn.Module):
-        def forward(self, x):
-            return x
-
-    with pytest.raises(TypeError, match="twin: no PyTorch twin for the tinycnn module Odd"):
-        twin(Odd())

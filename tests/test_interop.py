@@ -26,7 +26,7 @@ FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "twins.json"
 OWN = {
     "densenet121": ("densenet121", "torchvision"),
     "mobilenet_v2": ("mobilenet_v2", "torchvision"),
-    "mobilenet_v1": ("mobilenetv1_100", "timm"),
+    "mobilenetv1_100": ("mobilenetv1_100", "timm"),
     **{f"efficientnet_b{i}": (f"efficientnet_b{i}", "torchvision") for i in range(8)},
 }
 RESNET_FAMILY = {
@@ -37,8 +37,6 @@ RESNET_FAMILY = {
     "preact_resnet50": ("resnetv2_50", "timm"),
 }
 TWINS = {**OWN, **RESNET_FAMILY}
-# keyword arguments that make the zoo model compute exactly the twin's function
-TWIN_KWARGS = {"mobilenet_v1": {"activation": tinycnn.nn.ReLU6}}  # timm uses ReLU6, the paper ReLU
 BIG = {"resnet101", "resnet152", "wide_resnet50_2", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7"}
 
 
@@ -51,7 +49,7 @@ def build(name: str):
         if name in OWN:
             pytest.fail(f"{name} is not registered in the zoo")
         pytest.skip(f"{name} is not registered yet (ResNet family)")
-    return create(name, num_classes=1000, **TWIN_KWARGS.get(name, {}))
+    return create(name, num_classes=1000)
 
 
 def key_shapes(model) -> list:
@@ -190,3 +188,17 @@ def write_fixture(path=FIXTURE):
 
 if __name__ == "__main__":
     write_fixture()
+
+
+def test_from_torch_takes_a_torch_module():
+    torch = pytest.importorskip("torch")
+    twin = torch.nn.Linear(3, 2)
+    model = tinycnn.nn.Linear(3, 2)
+    model.load_state_dict(from_torch(twin))
+    np.testing.assert_array_equal(model.weight.numpy(), twin.weight.detach().numpy())
+
+
+def test_mobilenetv1_100_is_timm_s_relu6_and_mobilenet_v1_the_paper_s_relu():
+    acts = {type(m).__name__ for m in create("mobilenetv1_100").modules() if "ReLU" in type(m).__name__}
+    assert acts == {"ReLU6"}
+    assert {type(m).__name__ for m in create("mobilenet_v1").modules() if "ReLU" in type(m).__name__} == {"ReLU"}

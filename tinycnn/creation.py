@@ -1,7 +1,7 @@
 """Tensor factories, named as in PyTorch."""
 import numpy as np
 
-from tinycnn.random import rng
+from tinycnn.random import generator_rng, rng
 from tinycnn.tensor import DEFAULT_DTYPE, Tensor
 
 
@@ -66,3 +66,10 @@ def arange(start, end=None, step=1, dtype=None) -> Tensor:
     if dtype is None and values.dtype.kind == "f":
         values = values.astype(DEFAULT_DTYPE)
     return Tensor(values)
+
+
+def randperm(n: int, *, generator=None, dtype=np.int64, requires_grad=False) -> Tensor:
+    """A random permutation of 0..n-1, as torch.randperm (from `generator` or tinycnn's global one)."""
+    if not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"randperm: n must be a non-negative integer, got {n!r}")
+    return Tensor(generator_rng(generator).permutation(int(n)).astype(dtype), requires_grad=requires_grad)

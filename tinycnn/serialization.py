@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinycnn.device import check_cpu
 from tinycnn.tensor import Tensor
 
 FORMAT, VERSION = "tinycnn-checkpoint", 1
@@ -99,9 +100,13 @@ def _umask() -> int:
     return mask
 
 
-def load(path):
+def load(path, map_location=None, weights_only=None):
     """Read what `save` wrote. Raises ValueError naming the file when it is
-    truncated, corrupt, or not a tinycnn checkpoint."""
+    truncated, corrupt, or not a tinycnn checkpoint. PyTorch's `map_location` may be
+    None or the CPU (any other device is an error); `weights_only` is accepted, and a
+    tinycnn checkpoint only ever holds arrays and plain data (no pickle)."""
+    if map_location is not None:
+        check_cpu("tinycnn.load: map_location", map_location)
     path = Path(path)
     expected = "a tinycnn checkpoint (a NumPy .npz archive written by tinycnn.save)"
     if not path.is_file():

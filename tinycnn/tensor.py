@@ -9,55 +9,13 @@ inherited from `tensor_operators.TensorOperators`.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
+from tinycnn import grad_mode as _grad_mode
+from tinycnn.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  (re-exported)
 from tinycnn.tensor_operators import TensorOperators
 
 DEFAULT_DTYPE = np.float32
-
-# ---------------------------------------------------------------- grad mode
-
-_grad_enabled = True
-
-
-def is_grad_enabled() -> bool:
-    return _grad_enabled
-
-
-class _GradMode:
-    """Context manager and decorator that sets whether ops record the graph."""
-
-    enabled: bool
-
-    def __enter__(self):
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = self.enabled
-
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
-
-    def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(_GradMode):
-    """`with tinycnn.no_grad():` -- ops inside record no graph (inference)."""
-
-    enabled = False
-
-
-class enable_grad(_GradMode):
-    enabled = True
-
 
 # ---------------------------------------------------------------- profiling hook
 
@@ -126,7 +84,7 @@ class Function:
         fn = cls()
         ref = next((x.dtype for x in inputs if isinstance(x, Tensor) and x.dtype.kind == "f"), None)
         tensors = tuple(x if isinstance(x, Tensor) else _constant(x, ref) for x in inputs)
-        fn.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
+        fn.needs_input_grad = tuple(_grad_mode._grad_enabled and t.requires_grad for t in tensors)
         arrays = tuple(t.data for t in tensors)
         if _profiler is None:
             out = np.asarray(fn.forward(*arrays, **constants))
@@ -350,6 +308,12 @@ class Tensor(TensorOperators):
 
     def eq(self, other):
         return Tensor(self.data == _data(other), _raw=True)
+
+    # elementwise, as PyTorch's (`(pred == y).sum()`); hashing stays by identity (__hash__ above)
+    __eq__ = eq
+
+    def __ne__(self, other):
+        return Tensor(self.data != _data(other), _raw=True)
 
     def argmax(self, dim=None, keepdim=False):
         return Tensor(np.asarray(np.argmax(self.data, axis=dim, keepdims=keepdim)), _raw=True)

@@ -7,6 +7,7 @@ method runs.
 import numpy as np
 
 import tinycnn
+from tinycnn.device import CPU, parse_to
 
 
 class TensorOperators:
@@ -155,8 +156,24 @@ class TensorOperators:
     def double(self):
         return tinycnn.ops.to_dtype(self, np.float64)
 
-    def to(self, dtype):
-        return tinycnn.ops.to_dtype(self, np.dtype(dtype))
+    def to(self, *args, **kwargs):
+        """As PyTorch: `to(dtype)`, `to("cpu")`, `to(device, dtype)`, `to(other)`; the same
+        tensor when nothing changes. tinycnn runs on the CPU: another device is an error."""
+        dtype = parse_to("Tensor.to", *args, **kwargs)
+        if dtype is None or dtype == self.dtype:
+            return self
+        return tinycnn.ops.to_dtype(self, dtype)
+
+    def cpu(self):
+        return self
+
+    @property
+    def device(self):
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
 
 
 def _shape_arg(shape: tuple) -> tuple:

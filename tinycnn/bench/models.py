@@ -4,7 +4,7 @@ For each model (batch --batch, float32, 32x32 inputs, --threads threads):
 - the median time of a training step (zero_grad, forward, cross-entropy,
   backward, SGD step with momentum 0.9 and weight decay 5e-4) and of an
   inference forward pass (eval mode, no_grad), tinycnn and its PyTorch twin
-  (tinycnn.bench.twins, same weights) interleaved, `gc.collect()` and a
+  (`tinycnn.interop.to_torch(model)`, same weights) interleaved, `gc.collect()` and a
   0.25 s pause before every timed call, after one warm-up call each;
 - the ratio tinycnn/PyTorch and the images per second;
 - the achieved GFLOP/s, 2 * MACs * batch * (3 for training, 1 for inference)
@@ -134,9 +134,9 @@ def memory_probe(name: str, library: str, batch: int, threads: int) -> dict:
     model = build(name)
     x, y = batch_data(batch)
     if library == "torch":
-        from tinycnn.bench.twins import twin
+        from tinycnn.interop import to_torch
 
-        tmodel = twin(model)
+        tmodel = to_torch(model)
         del model
         step, _ = torch_steps(tmodel, x, y, torch)
     else:
@@ -184,9 +184,9 @@ def time_model(name: str, batch: int, repeats: int, torch, clock=time.perf_count
     x, y = batch_data(batch)
     fns = dict(zip(("train", "infer"), tinycnn_steps(model, x, y)))
     if torch is not None:
-        from tinycnn.bench.twins import twin
+        from tinycnn.interop import to_torch
 
-        fns.update(zip(("torch train", "torch infer"), torch_steps(twin(model), x, y, torch)))
+        fns.update(zip(("torch train", "torch infer"), torch_steps(to_torch(model), x, y, torch)))
     med = median_times(fns, repeats, warmup=1, clock=clock)
     return {"macs": macs, **{k: v["total"] for k, v in med.items()}}
 

@@ -34,7 +34,8 @@ Two hyper-parameters trade accuracy for cost (paper Section 3.3-3.4):
 
 The state_dict keys are timm's `mobilenetv1_100` (conv_stem, bn1,
 blocks.i.j.conv_dw/bn1/conv_pw/bn2, classifier). timm uses ReLU6 where the
-paper uses ReLU: pass `activation=nn.ReLU6` for timm's exact function.
+paper uses ReLU: `mobilenetv1_100` (timm's name) is the model with ReLU6, timm's exact
+function; `mobilenet_v1` keeps the paper's ReLU.
 """
 from __future__ import annotations
 
@@ -141,6 +142,13 @@ def mobilenet_v1(num_classes: int = 1000, width_mult: float = 1.0, resolution_mu
     """alpha MobileNet-(rho * 224) for ImageNet; 1.0 MobileNet-224 has 4,231,976
     params (timm's mobilenetv1_100) and 569M MACs."""
     return MobileNetV1(num_classes, width_mult, resolution_mult, **kwargs)
+
+
+@register_model(input_size=IMAGENET_INPUT)
+def mobilenetv1_100(num_classes: int = 1000, **kwargs) -> MobileNetV1:
+    """timm's `mobilenetv1_100` under its name: 1.0 MobileNet-224 with ReLU6 where the paper
+    (and our `mobilenet_v1`) has ReLU, so timm's weights give timm's logits."""
+    return MobileNetV1(num_classes, activation=kwargs.pop("activation", nn.ReLU6), **kwargs)
 
 
 @register_model

@@ -11,3 +11,5 @@ from tinycnn.nn.batchnorm import BatchNorm1d, BatchNorm2d  # noqa: F401
 from tinycnn.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
 from tinycnn.nn.drop_path import DropPath  # noqa: F401
 from tinycnn.nn.squeeze_excitation import SEModule, SqueezeExcitation  # noqa: F401
+from tinycnn.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
+from tinycnn.nn import utils  # noqa: F401, E402

@@ -1,8 +1,11 @@
 """`tinycnn.nn.functional` (import as F): the stateless ops under PyTorch's names."""
 from tinycnn.ops import (  # noqa: F401
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
     cross_entropy,
     hardsigmoid,
     hardswish,
+    l1_loss,
     leaky_relu,
     log_softmax,
     mse_loss,

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tinycnn.device import parse_to
 from tinycnn.tensor import Tensor
 
 
@@ -248,9 +249,13 @@ class Module:
             p.requires_grad = requires_grad
         return self
 
-    def to(self, dtype) -> Module:
-        """Cast every floating parameter and buffer to `dtype` (e.g. np.float64)."""
-        dtype = np.dtype(dtype)
+    def to(self, *args, **kwargs) -> Module:
+        """As PyTorch: `to(dtype)` casts every floating parameter and buffer (e.g. to
+        np.float64); `to("cpu")` / `to(tinycnn.device("cpu"))` changes nothing, any other
+        device is an error (tinycnn runs on the CPU only)."""
+        dtype = parse_to(f"{type(self).__name__}.to", *args, **kwargs)
+        if dtype is None:
+            return self
         for m in self.modules():
             for name, p in m._parameters.items():
                 if p is not None and p.dtype.kind == "f":
@@ -260,6 +265,9 @@ class Module:
                 if b is not None and b.dtype.kind == "f":
                     m._buffers[name] = b.astype(dtype)
                     object.__setattr__(m, name, m._buffers[name])
+        return self
+
+    def cpu(self) -> Module:
         return self
 
     def double(self) -> Module:

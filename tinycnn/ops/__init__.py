@@ -15,8 +15,9 @@ from tinycnn.ops.activation import (
 )
 from tinycnn.ops.arithmetic import add, div, matmul, mul, neg, pow, sub
 from tinycnn.ops.elementwise import abs, clamp, clip, exp, log, maximum, sqrt, to_dtype, where
-from tinycnn.ops.loss import cross_entropy, mse_loss, nll_loss
-from tinycnn.ops.reduction import amax, amin, max, mean, min, std, sum, var
+from tinycnn.ops.loss import cross_entropy, nll_loss
+from tinycnn.ops.pointwise_loss import binary_cross_entropy, binary_cross_entropy_with_logits, l1_loss, mse_loss
+from tinycnn.ops.reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var
 from tinycnn.ops.shape import (
     cat,
     concat,

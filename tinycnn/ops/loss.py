@@ -1,4 +1,5 @@
-"""Loss functions (PyTorch's signatures and reductions)."""
+"""Classification losses over class indices (PyTorch's signatures and reductions):
+cross_entropy and nll_loss, with class weights, ignore_index and label smoothing."""
 import numpy as np
 
 from tinycnn.tensor import Function, Tensor
@@ -6,7 +7,7 @@ from tinycnn.tensor import Function, Tensor
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _check_targets(name, logits, target):
+def _check_targets(name, logits, target, ignore_index):
     if target.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must hold integer class indices, got dtype {target.dtype}")
     if logits.ndim != 2:
@@ -14,105 +15,110 @@ def _check_targets(name, logits, target):
     if target.shape != (logits.shape[0],):
         raise ValueError(f"{name}: expected target of shape ({logits.shape[0]},), got {target.shape}")
     c = logits.shape[1]
-    if target.size and (target.min() < 0 or target.max() >= c):
-        raise IndexError(f"{name}: target values must lie in [0, {c - 1}], got min {target.min()} max {target.max()}")
+    valid = target[target != ignore_index]
+    if valid.size and (valid.min() < 0 or valid.max() >= c):
+        raise IndexError(f"{name}: target values must lie in [0, {c - 1}] (or be ignore_index={ignore_index}), "
+                         f"got min {valid.min()} max {valid.max()}")
 
 
-def _reduce(losses, reduction):
+def _reduce(losses, reduction, denominator):
     if reduction == "mean":
-        return losses.mean(dtype=losses.dtype)
+        return losses.sum(dtype=losses.dtype) / losses.dtype.type(denominator)
     if reduction == "sum":
         return losses.sum(dtype=losses.dtype)
     return losses
 
 
+def _target_weights(shape, dtype, target, weight, ignore_index, label_smoothing):
+    """Q (N, C): loss_i = -sum_c Q_ic log p_ic, and the denominator of the mean, as PyTorch
+    defines them: Q = (1 - eps) w_y onehot(y) + (eps / C) w, a zero row where y is
+    ignore_index; the mean divides by the sum of w_y over the rows kept."""
+    n, c = shape
+    w = np.ones(c, dtype) if weight is None else weight.astype(dtype, copy=False)
+    kept = target != ignore_index
+    rows, labels = np.arange(n)[kept], target[kept]
+    q = np.zeros(shape, dtype)
+    q[kept] = (label_smoothing / c) * w
+    q[rows, labels] += (1 - label_smoothing) * w[labels]
+    return q, w[labels].sum()
+
+
 class CrossEntropy(Function):
-    """Softmax + negative log-likelihood in one stable op.
+    """Softmax + weighted negative log-likelihood in one stable op; logits (N, C), target (N,).
+    Its gradient w.r.t. the logits is (sum_c Q_ic) p_i - Q_i (Q: `_target_weights`)."""
 
-    logits: (N, C); target: (N,) integers. With label smoothing eps the target
-    distribution is q = (1 - eps) * onehot + eps / C, the loss -sum_c q_c log p_c,
-    and its gradient w.r.t. the logits p - q.
-    """
-
-    def forward(self, logits, target, reduction, label_smoothing):
-        n, c = logits.shape
+    def forward(self, logits, target, weight, reduction, ignore_index, label_smoothing):
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (N, C)
-        q = np.full_like(log_p, label_smoothing / c)
-        q[np.arange(n), target] += 1 - label_smoothing
-        losses = -(q * log_p).sum(axis=1)  # (N,)
+        q, self.denominator = _target_weights(logits.shape, logits.dtype, target, weight, ignore_index,
+                                              label_smoothing)
         self.reduction = reduction
         self.save_for_backward(log_p, q)
-        return _reduce(losses, reduction)
+        return _reduce(-(q * log_p).sum(axis=1), reduction, self.denominator)
 
     def backward(self, grad):
         log_p, q = self.saved_tensors
-        g = np.exp(log_p) - q  # (N, C)
+        g = q.sum(axis=1, keepdims=True) * np.exp(log_p) - q  # (N, C)
         if self.reduction == "mean":
-            g /= len(g)
+            g /= self.denominator
         grad = grad[:, None] if self.reduction == "none" else grad
         return g * grad, None
 
 
 class NLLLoss(Function):
-    """-log_probs[i, target[i]], averaged or summed."""
+    """-w_y log_probs[i, y_i], averaged over the weights of the rows kept, or summed."""
 
-    def forward(self, log_probs, target, reduction):
-        self.reduction, self.shape, self.target = reduction, log_probs.shape, target
-        return _reduce(-log_probs[np.arange(len(target)), target], reduction)
-
-    def backward(self, grad):
-        n = self.shape[0]
-        g = np.zeros(self.shape, dtype=grad.dtype)
-        scale = grad / n if self.reduction == "mean" else grad
-        g[np.arange(n), self.target] = -scale
-        return g, None
-
-
-class MSELoss(Function):
-    def forward(self, x, target, reduction):
+    def forward(self, log_probs, target, weight, reduction, ignore_index):
+        q, self.denominator = _target_weights(log_probs.shape, log_probs.dtype, target, weight, ignore_index, 0.0)
         self.reduction = reduction
-        diff = x - target
-        self.save_for_backward(diff)
-        return _reduce(diff * diff, reduction)
+        self.save_for_backward(q)
+        return _reduce(-(q * log_probs).sum(axis=1), reduction, self.denominator)
 
     def backward(self, grad):
-        (diff,) = self.saved_tensors
-        g = 2 * diff * grad
-        if self.reduction == "mean":
-            g = g / diff.size
-        return g, -g
+        (q,) = self.saved_tensors
+        g = -q / self.denominator if self.reduction == "mean" else -q
+        grad = grad[:, None] if self.reduction == "none" else grad
+        return g * grad, None
 
 
-def _as_target(target):
-    return target.data if isinstance(target, Tensor) else np.asarray(target)
+def as_array(value):
+    return value.data if isinstance(value, Tensor) else np.asarray(value)
 
 
-def _check_reduction(reduction):
+def check_reduction(name, reduction, size_average=None, reduce=None):
+    if size_average is not None or reduce is not None:
+        raise ValueError(f"{name}: size_average and reduce are deprecated in PyTorch and not supported; "
+                         f"use reduction= one of {_REDUCTIONS}")
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
-def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):
-    """input: (N, C) logits; target: (N,) class indices."""
-    _check_reduction(reduction)
-    target = _as_target(target)
-    _check_targets("cross_entropy", input, target)
+def _class_weight(name, weight, c):
+    if weight is None:
+        return None
+    weight = as_array(weight)
+    if weight.shape != (c,):
+        raise ValueError(f"{name}: weight must have shape ({c},), one per class, got {weight.shape}")
+    return weight
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """input: (N, C) logits; target: (N,) class indices; weight: (C,) class weights or None."""
+    check_reduction("cross_entropy", reduction, size_average, reduce)
+    target = as_array(target)
+    _check_targets("cross_entropy", input, target, ignore_index)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    return CrossEntropy.apply(input, target, reduction=reduction, label_smoothing=label_smoothing)
+    weight = _class_weight("cross_entropy", weight, input.shape[1])
+    return CrossEntropy.apply(input, target, weight=weight, reduction=reduction, ignore_index=ignore_index,
+                              label_smoothing=label_smoothing)
 
 
-def nll_loss(input, target, reduction="mean"):
-    """input: (N, C) log-probabilities; target: (N,) class indices."""
-    _check_reduction(reduction)
-    target = _as_target(target)
-    _check_targets("nll_loss", input, target)
-    return NLLLoss.apply(input, target, reduction=reduction)
-
-
-def mse_loss(input, target, reduction="mean"):
-    _check_reduction(reduction)
-    if tuple(input.shape) != tuple(np.shape(_as_target(target))):
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {np.shape(_as_target(target))} differ")
-    return MSELoss.apply(input, target, reduction=reduction)
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """input: (N, C) log-probabilities; target: (N,) class indices; weight: (C,) or None."""
+    check_reduction("nll_loss", reduction, size_average, reduce)
+    target = as_array(target)
+    _check_targets("nll_loss", input, target, ignore_index)
+    weight = _class_weight("nll_loss", weight, input.shape[1])
+    return NLLLoss.apply(input, target, weight=weight, reduction=reduction, ignore_index=ignore_index)

@@ -155,3 +155,13 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
 def std(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
     """Standard deviation: sqrt(var(x))."""
     return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def argmax(input, dim=None, keepdim=False):
+    """Index of the largest value (of the flattened input when dim is None), as int64; no graph."""
+    return input.argmax(dim, keepdim)
+
+
+def argmin(input, dim=None, keepdim=False):
+    """Index of the smallest value (of the flattened input when dim is None), as int64; no graph."""
+    return input.argmin(dim, keepdim)

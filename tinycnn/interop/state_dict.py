@@ -1,17 +1,8 @@
-"""Moving weights between PyTorch and tinycnn.
+"""State dicts between PyTorch and tinycnn: name -> torch.Tensor <-> name -> ndarray.
 
-A tinycnn model whose twin exists in torchvision or timm (see
-`tinycnn.models`) has the same state_dict keys and shapes, so
-
-    import torchvision
-    tv = torchvision.models.resnet50(weights="IMAGENET1K_V2")
-    model = tinycnn.models.create("resnet50", num_classes=1000)
-    model.load_state_dict(tinycnn.interop.from_torch(tv.state_dict()))
-
-gives the same logits (in eval mode). Every entry is converted, BatchNorm's
-`num_batches_tracked` counter included: tinycnn's BatchNorm keeps it too (a
-0-d int64 buffer), so the keys correspond one to one in both directions.
-PyTorch is imported only when `to_torch` is called.
+Every entry is converted, BatchNorm's `num_batches_tracked` counter included:
+tinycnn's BatchNorm keeps it too (a 0-d int64 buffer), so the keys correspond one
+to one in both directions. PyTorch is imported only when a torch tensor is made.
 """
 from __future__ import annotations
 
@@ -32,7 +23,7 @@ def from_torch(state_dict: Mapping) -> OrderedDict[str, np.ndarray]:
     return out
 
 
-def to_torch(state_dict: Mapping) -> OrderedDict:
+def state_dict_to_torch(state_dict: Mapping) -> OrderedDict:
     """tinycnn state_dict (name -> ndarray) -> OrderedDict name -> torch.Tensor
     (copies, same dtypes), for `torch_model.load_state_dict(...)`."""
     import torch
