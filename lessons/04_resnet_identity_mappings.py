@@ -172,7 +172,8 @@ run.savefig(fig, "gradient_norm_vs_depth")
 #
 # Two measurements separate the two questions. First, the gradient of each
 # block's first conv times the std of that block's input: the BN that opens the
-# branch divides by that std, and the product is nearly flat. Second, the
+# branch divides by that std, and the product varies much less than the
+# gradient alone (both printed). Second, the
 # direction of the gradient: the cosine between dLoss/d(block output) and the
 # gradient at the end of its stage, for every block of stage 2.
 
@@ -195,7 +196,8 @@ for depth in depths:
 # %% [markdown]
 # In the plain net the cosine is about 0 one block before the end: what the
 # loss asks of the stage's output is scrambled by every layer. In both residual
-# nets a large part of it reaches the first block of the stage: the direct path.
+# nets it stays above 0 across the whole stage and decays slowly, block by
+# block (each branch adds a gradient of its own): the direct path.
 # At initialisation, pre-act and post-act look alike by this measure too. The
 # paper's case for pre-activation (He et al., ECCV 2016) rests on *training*
 # (their ResNet-1001), where the ReLU after each addition of the original
