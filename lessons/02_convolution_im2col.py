@@ -257,15 +257,20 @@ print("Conv2d(512, 512, 3, padding=1) on 4x4:", wide.algorithm((batch, 512, 4, 4
 # * NumPy's im2col is 9 strided slice copies (one per kernel tap), each a fast
 #   C loop over the whole batch; the Numba kernel is one compiled loop nest.
 #   Which one wins depends on the machine and its load: measure, do not guess.
-# * A faster im2col need not make a faster convolution: compare "conv numba"
-#   with the sum of its two parts (printed "the whole vs its parts"). Numba's
-#   im2col is a parallel loop on Numba's thread pool, and the GEMM that follows
-#   runs on BLAS's own pool. With more than one thread, both pools compete for
-#   the same cores at the handover (threads that still spin or must be woken),
-#   and on a shared machine that can cost more than the copy saved: then the
-#   whole is slower than its parts, while "conv numba 1T" (the same im2col on
-#   one thread) is not. With `--threads 1` there is one pool each, one thread
-#   each, and the gap closes to timing noise.
+# * A faster im2col need not make a faster convolution. Both convolutions run
+#   the same GEMM, so their difference is the im2col's *inside the
+#   convolution*, which need not be its time alone: the lesson prints each
+#   whole next to the sum of its parts, and a variant with Numba's im2col on
+#   one thread ("1T"). Two effects can show there. (1) Memory: timed alone,
+#   the GEMM rereads one cols matrix that earlier calls already brought into
+#   the caches; inside the convolution, cols (several MiB, more than the
+#   caches) is freshly written and then read, so each whole is slower than its
+#   parts, for both paths. (2) Threads: Numba's im2col is a parallel loop on
+#   Numba's thread pool, and the GEMM after it runs on BLAS's own pool; with
+#   more than one thread both pools compete for the same cores at the
+#   handover, which costs the Numba path alone and which "1T" removes. Which
+#   im2col is faster by itself also changes with the machine and its load: on
+#   a busy 2-core machine the NumPy copy can win outright. Read your own run.
 # * `F.conv2d` is the framework's convolution. For these 3x3, stride-1 layers it
 #   does not use im2col at all: it takes the "direct" path
 #   (`tinycnn/kernels/direct_conv.py`). Flatten each zero-padded input plane:
