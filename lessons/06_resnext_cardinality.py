@@ -113,14 +113,16 @@ for C, width, params, macs, t, macs_3x3, t_3x3, (path, _) in table:
           f"   | {'':>18s} {macs_3x3 / macs:13.0%} {t_3x3 * 1e3:8.1f} {macs_3x3 * batch / t_3x3 / 1e9:6.2f} {path}")
 
 # %% [markdown]
-# One template is an outlier: 8x14d's grouped 3x3 is much slower than its
-# neighbours (the lesson prints the times). The "path" column says why:
-# `nn.Conv2d.algorithm(shape)` (the same rule as `F.conv_algorithm`) names the
-# kernel `conv2d` picks and the reason. The direct Numba kernel, which reads
+# One template runs on a different kernel from the others: the "path"
+# column. `nn.Conv2d.algorithm(shape)` (the same rule as `F.conv_algorithm`)
+# names the kernel `conv2d` picks and the reason. Where 8x14d's grouped 3x3
+# stands out as slow (how much depends on the sizes and the machine), this is
+# why. The direct Numba kernel, which reads
 # the padded input in place, handles groups whose channel counts are multiples
 # of 4; groups of 14 channels are not, so that layer falls back to im2col,
 # which first copies every 3x3 patch into a 9x larger matrix. The next cell
-# times the grouped 3x3 of 8 groups of 12, 14 and 16 channels side by side.
+# times the grouped 3x3 of 8 groups of 12, 14 and 16 channels side by side:
+# compare their GMAC/s (14 does the work of 12 plus 36%, and 16 of 12 plus 78%).
 
 # %%
 for width in (12, 14, 16):

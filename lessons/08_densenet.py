@@ -120,7 +120,7 @@ net = small_densenet()
 init_weights = {name: p.numpy().copy() for name, p in net.named_parameters()}
 init_maps = block_maps(net)
 config = TrainConfig(epochs=run.pick(1, smoke=1, full=10), batch_size=run.pick(64, smoke=16), lr=0.1,
-                     label_smoothing=0.0, warmup_epochs=0.3, train_size=run.pick(1000, smoke=64, full=20000))
+                     label_smoothing=0.0, warmup_epochs=0.3, train_size=run.pick(640, smoke=64, full=20000))
 data = run.cifar10()
 keep = np.random.default_rng(0).permutation(len(data.y_train))[:config.train_size]
 data.x_train, data.y_train = data.x_train[keep], data.y_train[keep]
