@@ -94,7 +94,7 @@ def small_densenet():
                     compression=1.0, num_classes=10, stem="cifar")
 
 
-def reuse_map(dense_block, k):
+def reuse_map(dense_block, k, normalise=True):
     """(L, L) matrix: row l-1 = mean |w| of layer l's first conv (the one that reads the
     concatenation: conv1 with a bottleneck, else conv2) over the channels from source s (0 = block
     input), divided by the row's largest value (the initial weight scale ~ 1 / sqrt(fan-in)
@@ -108,17 +108,26 @@ def reuse_map(dense_block, k):
         bounds = [0, c0] + [c0 + j * k for j in range(1, l)]
         for s in range(l):
             heat[l - 1, s] = w[:, bounds[s]:bounds[s + 1]].mean()
-    return heat / np.nanmax(heat, axis=1, keepdims=True)
+    return heat / np.nanmax(heat, axis=1, keepdims=True) if normalise else heat
 
 
-def block_maps(net, k=12):
-    return [reuse_map(getattr(net.features, f"denseblock{b}"), k) for b in (1, 2, 3)]
+def block_maps(net, k=12, normalise=True):
+    return [reuse_map(getattr(net.features, f"denseblock{b}"), k, normalise) for b in (1, 2, 3)]
+
+
+def relative_change(trained, init, k=12):
+    """Per block, (mean |w| trained) / (mean |w| at init) - 1 for every (target, source) cell: what
+    training changed. Not row-normalised: dividing each row by its maximum would pin that cell
+    to 0 change."""
+    return [t / i - 1 for t, i in zip(block_maps(trained, k, False), block_maps(init, k, False))]
 
 
 tinycnn.manual_seed(0)
 net = small_densenet()
 init_weights = {name: p.numpy().copy() for name, p in net.named_parameters()}
 init_maps = block_maps(net)
+init_net = small_densenet()
+init_net.load_state_dict(net.state_dict())  # a frozen copy of the initial weights
 config = TrainConfig(epochs=run.pick(1, smoke=1, full=10), batch_size=run.pick(64, smoke=16), lr=0.1,
                      label_smoothing=0.0, warmup_epochs=0.3, train_size=run.pick(640, smoke=64, full=20000))
 data = run.cifar10()
@@ -136,12 +145,12 @@ print(f"small DenseNet ({tinycnn.count_params(net):,} params), a mini-run: {conf
       f"{config.train_size} images in {metrics['train_seconds']:.1f} s, test acc "
       f"{fmt_acc(round(test['acc'] * n_test), n_test)}")
 trained_maps = block_maps(net)
-diff_maps = [t - i for t, i in zip(trained_maps, init_maps)]
+diff_maps = relative_change(net, init_net)
 moved = [np.linalg.norm(p.numpy() - init_weights[name]) / np.linalg.norm(init_weights[name])
          for name, p in net.named_parameters() if name.endswith("conv2.weight")]
 print(f"smallest row-normalised mean |w|: trained {min(np.nanmin(m) for m in trained_maps):.2f}, "
-      f"initialised {min(np.nanmin(m) for m in init_maps):.2f}; largest |trained - init| in the maps "
-      f"{max(np.nanmax(np.abs(d)) for d in diff_maps):.3f}")
+      f"initialised {min(np.nanmin(m) for m in init_maps):.2f}; largest relative change of a cell's mean |w| "
+      f"{max(np.nanmax(np.abs(d)) for d in diff_maps):.1%}")
 print(f"the 3x3 weights moved ||w - w0|| / ||w0|| = {np.median(moved):.3f} (median over layers; "
       f"max {max(moved):.3f}) in this run")
 
@@ -149,9 +158,9 @@ print(f"the 3x3 weights moved ||w - w0|| / ||w0|| = {np.median(moved):.3f} (medi
 # What a brief run can show, and what it cannot: after a few hundred steps
 # the weights have moved only a few percent from their random start (the
 # lesson prints by how much), so the maps are still mostly the initial
-# weights, whose |w| is the same on every source. The difference panel
-# (trained minus initialised, same colour scale around 0) is the only part
-# that training wrote; its pattern, not the near-uniform maps, is this run's
+# weights, whose |w| is the same on every source. The difference panels
+# (each cell's mean |w| after training over its mean |w| at initialisation,
+# minus 1; not row-normalised) show only what training wrote; its pattern, not the near-uniform maps, is this run's
 # result, and a pattern of this size can still be noise of one seed. The
 # paper's structure needs full training: the maps of the shipped
 # DenseNet-BC (trained with the `cifar-small` recipe) follow when shipped,
@@ -162,12 +171,13 @@ bc = shipped("densenet_bc_28_12")
 bc_maps = None
 if bc is not None:
     tinycnn.manual_seed(0)
-    bc_init = block_maps(tinycnn.models.create("densenet_bc_28_12"))
-    bc_maps = block_maps(tinycnn.models.create("densenet_bc_28_12", pretrained=True))
-    bc_diff = [t - i for t, i in zip(bc_maps, bc_init)]
+    bc_fresh = tinycnn.models.create("densenet_bc_28_12")
+    bc_net = tinycnn.models.create("densenet_bc_28_12", pretrained=True)
+    bc_init, bc_maps = block_maps(bc_fresh), block_maps(bc_net)
+    bc_diff = relative_change(bc_net, bc_fresh)
     print(f"densenet_bc_28_12 ({shipped_acc(bc)[1]}): smallest row-normalised mean |w| "
           f"{min(np.nanmin(m) for m in bc_maps):.2f} (fresh init {min(np.nanmin(m) for m in bc_init):.2f}); "
-          f"largest |trained - init| {max(np.nanmax(np.abs(d)) for d in bc_diff):.2f}")
+          f"largest relative change of a cell's mean |w| {max(np.nanmax(np.abs(d)) for d in bc_diff):.0%}")
     print("block 3, last layer, mean |w| per source (block input first): "
           + " ".join(f"{v:.2f}" for v in bc_maps[-1][-1]))
 
@@ -209,14 +219,14 @@ for L, concat_bytes, out_bytes in memory:
 
 # %%
 panels = [(init_maps[0], "block 1, initialised"), (trained_maps[0], "block 1, after the mini-run"),
-          (diff_maps[0], "block 1, mini-run minus init")]
+          (diff_maps[0], "block 1, mini-run vs init")]
 if bc_maps is not None:  # the shipped, fully trained DenseNet-BC replaces the mini-run's difference
-    panels += [(bc_diff[-1], "densenet_bc_28_12 block 3,\ntrained minus init")]
+    panels += [(bc_diff[-1], "densenet_bc_28_12 block 3,\ntrained vs init")]
 else:
-    panels += [(diff_maps[-1], "block 3, mini-run minus init")]
+    panels += [(diff_maps[-1], "block 3, mini-run vs init")]
 fig, axes = plt.subplots(1, 5, figsize=(20, 3.8), gridspec_kw=dict(width_ratios=[1, 1, 1, 1, 1.3]))
 for ax, (heat, title) in zip(axes[:4], panels, strict=True):
-    is_diff = "minus" in title
+    is_diff = "vs init" in title
     lim = np.nanmax(np.abs(heat)) if is_diff else 1
     im = ax.imshow(heat, cmap="RdBu_r" if is_diff else "viridis", vmin=-lim if is_diff else 0, vmax=lim)
     size = heat.shape[0]
@@ -225,7 +235,7 @@ for ax, (heat, title) in zip(axes[:4], panels, strict=True):
     ax.set_xlabel("source (block input, layer s)")
     ax.set_ylabel("target layer l")
     ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.046, label="difference" if is_diff else "mean |w| / row max")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="mean |w|: trained / init - 1" if is_diff else "mean |w| / row max")
 ax = axes[4]
 ls = [m[0] for m in memory]
 ax.plot(ls, [m[1] / 1e6 for m in memory], "o-", label="stored concatenations (naive)")
