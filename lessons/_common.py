@@ -214,3 +214,31 @@ def shipped_table(names) -> dict:
         print(f"{name:34s} {shipped_acc(info)[1]}   {info.get('params', 0) / 1e6:.2f}M params, "
               f"{info.get('macs', 0) / 1e6:.1f}M MACs, {info.get('epochs')} epochs, seed {info.get('seed')}")
     return found
+
+
+def mini_run(model, data, train_size: int, n_test: int, epochs: int = 1, lr: float = 0.1, batch_size: int = 64,
+             seed: int = 0) -> dict:
+    """Train `model` briefly with `tinycnn.train`'s loop (SGD, one-cycle schedule, augmentation) on a
+    stratified subset of `train_size` images of `data` (a `tinycnn.data.CIFAR`) and test it on the
+    first `n_test` test images. A demonstration, not evidence: one seed, few steps. Returns
+    {'train_loss': [per epoch], 'correct': int, 'n_test': int, 'acc_text': fmt_acc(...), 'seconds': float}."""
+    from tinycnn.data import stratified_subset
+    from tinycnn.train import TrainConfig, evaluate, make_loaders, make_optimizer, make_scheduler, train_one_epoch
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, label_smoothing=0.0,
+                         warmup_epochs=min(0.5, epochs / 2), train_size=train_size, seed=seed)
+    keep = stratified_subset(data.y_train, min(train_size, len(data.y_train)), np.random.default_rng(seed))
+    subset = type(data)(data.x_train[keep], data.y_train[keep], data.x_test[:n_test], data.y_test[:n_test],
+                        data.classes, data.source)
+    train_loader, test_loader = make_loaders(config, subset)
+    optimizer = make_optimizer(config, model)
+    scheduler = make_scheduler(config, optimizer, len(train_loader))
+    losses, seconds = [], 0.0
+    for epoch in range(1, epochs + 1):
+        metrics = train_one_epoch(model, train_loader, optimizer, scheduler, config, epoch, progress=False)
+        losses.append(metrics["train_loss"])
+        seconds += metrics["train_seconds"]
+    correct = round(evaluate(model, test_loader)["acc"] * len(subset.y_test))
+    n = len(subset.y_test)
+    return {"train_loss": losses, "correct": correct, "n_test": n, "acc_text": fmt_acc(correct, n),
+            "seconds": seconds}
