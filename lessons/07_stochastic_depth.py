@@ -54,8 +54,9 @@ print(f"expected blocks per training step: {expected:.2f} of {L} ({expected / L:
 
 # %% [markdown]
 # ## 2. What a training forward actually runs
-# tinycnn's `DropPath` (as timm's) decides **per sample**: for each image of
-# the batch, a block's branch is kept (and scaled by 1 / p_l) or zeroed. We
+# tinycnn's `DropPath` in its default "row" mode (as timm's) decides **per
+# sample**: for each image of the batch, a block's branch is kept (and
+# scaled by 1 / p_l) or zeroed. We
 # hook every DropPath of a ResNet-110 (narrowed to 8/16/32 channels so the
 # lesson stays fast) and count, per image, the blocks whose branch survived.
 
