@@ -166,16 +166,18 @@ run.savefig(fig, "gradient_norm_vs_depth")
 #   and nothing removes those extra terms: every branch adds its own gradient on
 #   the way back, just as every branch adds its output on the way forward,
 #   where the std of the stream grows along each stage (bottom row of the
-#   figure) because no BN follows the addition. So the gradient grows towards
+#   figure) because no BN follows the addition (nor does one in the original
+#   block: it has only a ReLU there, and its stream grows too). So the
+#   gradient grows towards
 #   the input; a clean identity path means that dLoss/dx_L *is one of the terms*,
 #   not that the sum is flat.
 #
 # Two measurements separate the two questions. First, the gradient of each
 # block's first conv times the std of that block's input: the BN that opens the
 # branch divides by that std, and the product varies much less than the
-# gradient alone (both printed). Second, the
-# direction of the gradient: the cosine between dLoss/d(block output) and the
-# gradient at the end of its stage, for every block of stage 2.
+# gradient alone (both printed). Second, the direction of the gradient: the
+# cosine between dLoss/d(block output) and the gradient at the end of its
+# stage, for every block of stage 2.
 
 # %%
 deepest = depths[-1]
