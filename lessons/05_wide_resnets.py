@@ -39,7 +39,7 @@ tinycnn.manual_seed(0)
 # %%
 family = run.pick([(28, 1), (10, 2)], smoke=[(16, 1), (10, 2)], full=[(100, 1), (28, 2), (10, 4)])
 batch = run.pick(8, smoke=2, full=64)
-repeats = run.pick(2, smoke=1, full=5)
+repeats = run.pick(5, smoke=1, full=7)  # a loaded machine makes single timings noisy
 rows = []
 for depth, k in family:
     model = WideResNet(depth, k)
@@ -206,12 +206,15 @@ if "wrn10_2" in shipped_runs and "preact_resnet20" in shipped_runs:
 
 # %% [markdown]
 # ## Summary
-# * At a fixed parameter budget the wide-shallow WRN has about the same MACs
-#   as the deep-thin one but runs faster (section 1 prints by how much, in
-#   inference, in training and per MAC): its convolutions are bigger matrix
-#   products (higher arithmetic intensity, section 2) and there are fewer
-#   layers to pay per-layer costs for. Part of the images/s gain is not a
-#   faster MAC but fewer MACs; the per-MAC ratio isolates the GEMM effect.
+# * At a fixed parameter budget the wide-shallow WRN counts about the same
+#   MACs as the deep-thin one (a little fewer here). Section 1 prints how much
+#   faster it runs, in inference, in training and per MAC; part of an
+#   images/s gain is fewer MACs, and the per-MAC ratio isolates the rest. The
+#   reasons it can be faster: bigger matrix products (section 2: the GMAC/s
+#   of one conv grow with its width) and fewer layers to pay per-layer costs
+#   for. At the default's small widths (32 to 128 channels) the gain is modest,
+#   and on a loaded machine two runs can disagree: repeat the run, or use
+#   `--full` (N k^2 = 16, up to 256 channels), before reading a ratio.
 # * The WRN paper's finding (reported there, not measured here): widening a
 #   pre-activation ResNet improves accuracy more cheaply than deepening it.
 #   Our evidence on CIFAR-10 at small size is section 4's shipped runs.
