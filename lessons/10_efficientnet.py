@@ -112,14 +112,16 @@ for phi, R, params, macs, blocks in by_phi:
           f"{macs / by_phi[0][3]:7.2f} {(ALPHA * BETA ** 2 * GAMMA ** 2) ** phi:8.2f}")
 # %% [markdown]
 # Note the rounding: `efficientnet(phi)` grows the MACs faster than
-# 1.92^phi (the two right columns). Two roundings make the difference, and
-# we can count each one: build every phi three ways, (a) with nearest-integer
+# 1.92^phi (the two right columns). Rounding makes the difference, and we can
+# count each part of it: build every phi three ways, (a) with nearest-integer
 # channels and layers (`exact=True`: the law as closely as integers allow),
 # (b) with layers rounded *up*, ceil(n d), and channels still to the nearest
 # integer, (c) as `efficientnet(phi)`: layers up and channels to multiples of
 # 8. The ratios b/a and c/b are the factors of each rounding; their product
 # with a's growth is the counted growth. (At phi = 1 every 1-layer stage
-# already gets 2 layers.)
+# already gets 2 layers under (b) and (c).) Even (a) strays from the law
+# where layer counts are small: 3 x 1.2 = 3.6 rounds to 4, 1 x 1.2 to 1, and
+# the strided maps round up (the homework counts these per layer).
 
 # %%
 
