@@ -22,9 +22,10 @@ repeats = run.pick(3, smoke=1)
 # %% [markdown]
 # ## Exercise 1: WRN-40-1 and WRN-16-2
 # WRN-40-1 (N = 6, k = 1: N k^2 = 6) and WRN-16-2 (N = 2, k = 2: N k^2 = 8).
-# On the speed-vs-parameters plot the wide one sits higher at similar
-# parameters: fewer, bigger convolutions (measured below; the ratio depends
-# on the machine and its load).
+# Compare images/s and GMAC/s (printed): with more parameters and MACs the
+# wide one runs about as many images per second, because its fewer, bigger
+# convolutions run at more GMAC/s. The ratio depends on the machine and its
+# load: repeat before reading a small difference.
 
 # %%
 batch = run.pick(8, smoke=2)
@@ -45,12 +46,13 @@ for depth, k in family:
 # %% [markdown]
 # ## Exercise 2: equal MACs, different shapes
 # C = 16 at 64x64, 32 at 32x32, 64 at 16x16 and 128 at 8x8 all do
-# C^2 H W 9 = the same multiply-adds. The GEMM is (C, 9C) @ (9C, N H W): the
-# wider layers have the squarer, more cache-friendly product (higher
-# arithmetic intensity: more MACs per byte of the maps), so they tend to run
-# fastest, until the maps get so small that per-call overheads and a thin
-# N H W dimension take over. The lesson's rule (`F.conv_algorithm`) also
-# switches path with the shape: printed beside each time.
+# C^2 H W 9 = the same multiply-adds. On the im2col path the GEMM is
+# (C, 9C) @ (9C, N H W), and the wider layers have the squarer, more
+# cache-friendly product. But `F.conv2d` takes the direct path for all four
+# (printed), which sums shifted input planes: there the smallest maps tend to
+# be the slowest (an 8x8 plane is a short loop, and its padding border is a
+# large share of it), and the others run at similar GMAC/s. Read your run:
+# the differences are small next to the noise of a shared machine.
 
 # %%
 conv_batch = run.pick(8, smoke=1)
