@@ -18,7 +18,7 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import fmt_acc, setup, shipped
+from _common import fmt_acc, setup, shipped, shipped_acc
 
 import tinycnn
 from tinycnn import models, nn
@@ -162,8 +162,7 @@ info = shipped("se_resnet20")
 if info is not None:
     big = models.create("se_resnet20", pretrained=True).eval()
     big_means = collect_excitations(big, x_test, y_test, 10, transform=EvalTransform(info["mean"], info["std"]))
-    print(f"se_resnet20: test accuracy {info['test_accuracy']:.2f}% ± {info.get('standard_error', 0):.2f} "
-          f"(n={info.get('test_images', 10000):,}; chance 10%)")
+    print(f"se_resnet20: test accuracy {shipped_acc(info)[1]}")
     for b, value in class_spread(big_means).items():
         print(f"  {b:24s} spread across classes {value:.4f}")
 

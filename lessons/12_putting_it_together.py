@@ -139,6 +139,17 @@ ax.xaxis.set_minor_formatter(NullFormatter())
 ax.set_xlabel("G mult-adds per image (each model's input size)")
 ax.set_ylabel("ImageNet top-1 (%)")
 ax.set_title("Published (papers): marker area ~ parameters", fontsize=9)
+
+
+def log_ticks(ax, values):
+    """Plain-number ticks 1, 2, 5 x 10^e spanning `values` on a log x axis (matplotlib's default
+    would label 20 and 30 as 2x10^1 and 3x10^1)."""
+    ticks = [t for t in (f * 10.0 ** e for e in range(-1, 4) for f in (1, 2, 5))
+             if min(values) / 1.5 <= t <= max(values) * 1.5]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 ax = axes[1]
 for i, (name, info) in enumerate(evidence.items()):
     acc, se = info["test_accuracy"], info.get("standard_error", 0.0)
@@ -148,6 +159,8 @@ if not evidence:
     ax.text(0.5, 0.5, "no shipped models yet:\ntinycnn train --recipe cifar-small --model NAME",
             ha="center", va="center", transform=ax.transAxes, fontsize=8)
 ax.set_xscale("log")
+if evidence:
+    log_ticks(ax, [info["macs"] / 1e6 for info in evidence.values()])
 ax.set_xlabel("M MACs per image (counted, 32 px)")
 ax.set_ylabel("CIFAR-10 test accuracy (%), 10,000 images")
 ax.set_title("Shipped models, one recipe (evidence)", fontsize=9)
@@ -163,7 +176,7 @@ ax.text(0.98, 0.03, "mini-run test accuracy:\n" + "\n".join(
     transform=ax.transAxes, ha="right", va="bottom", fontsize=6, bbox=dict(fc="white", ec="0.7"))
 ax.set_xscale("log")
 ax.set_yscale("log")
-ax.xaxis.set_minor_formatter(NullFormatter())
+log_ticks(ax, [macs / 1e6 for _, macs in counted.values()])
 ax.set_yticks([t for t in (20, 50, 100, 200, 500, 1000) if min(counted.values())[0] / 1.5e3 <= t
                <= max(counted.values())[0] / 1e3 * 1.5])
 ax.yaxis.set_major_formatter(ScalarFormatter())
