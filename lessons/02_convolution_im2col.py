@@ -24,6 +24,7 @@
 
 # %%
 import matplotlib.pyplot as plt
+import numba
 import numpy as np
 from _common import setup
 
@@ -61,6 +62,17 @@ def conv2d_naive(x, w, b, stride=1, padding=0):
                                     acc += w[o, c, a, bb] * x[n, c, r, s]
                     y[n, o, i, j] = acc
     return y
+
+
+def im2col_one_thread(x, geometry):
+    """Numba's im2col on one thread (its kernel is parallel): to test whether handing over from
+    Numba's thread pool to BLAS's costs time when both run on the same cores."""
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return im2col(x, geometry)
+    finally:
+        numba.set_num_threads(threads)
 
 
 def conv2d_im2col(x, w, b, stride=1, padding=0, im2col_fn=im2col):
@@ -163,6 +175,7 @@ for C, S in layers:
         "GEMM": lambda: wm @ cols,
         "conv numpy": lambda: conv2d_im2col(x, w, b, 1, 1, im2col_reference),
         "conv numba": lambda: conv2d_im2col(x, w, b, 1, 1, im2col),
+        "conv numba 1T": lambda: conv2d_im2col(x, w, b, 1, 1, im2col_one_thread),
         "F.conv2d": lambda: F.conv2d(xt, wt, bt, padding=1),
     }, repeat=repeats)
     rows.append((C, S, batch * C * S * S * C * 9, t))
@@ -176,7 +189,7 @@ if not run.smoke:
     naive_s = run.time({"naive": lambda: conv2d_naive(x, w, np.zeros(C0, np.float32), 1, 1)}, repeat=1)["naive"]
 naive_gmacs = n_naive * C0 * S0 * S0 * C0 * 9 / naive_s / 1e9 if naive_s else None
 
-cols_names = ["im2col numpy", "im2col numba", "GEMM", "conv numpy", "conv numba", "F.conv2d"]
+cols_names = ["im2col numpy", "im2col numba", "GEMM", "conv numpy", "conv numba", "conv numba 1T", "F.conv2d"]
 print(f"\nbatch {batch}, float32, median of {repeats}; times in ms, speed of the whole convolution in GMAC/s")
 print(f"{'layer':>16s} " + " ".join(f"{c:>13s}" for c in cols_names) + "   GMAC/s: numpy  numba  F.conv2d")
 for C, S, macs, t in rows:
@@ -190,6 +203,11 @@ for C, S, macs, t in rows:
     print(f"{C:3d}ch {S:2d}x{S:<2d}: the copy (Numba im2col) is {share:.0%} of im2col+GEMM; Numba im2col runs at "
           f"{speed:.2f}x the speed of the NumPy one; cols holds {C * 9 * batch * S * S * 4 / 2**20:.1f} MiB "
           f"for a {C * batch * S * S * 4 / 2**20:.1f} MiB input")
+print(f"\nthe whole vs its parts (ms; Numba uses {numba.get_num_threads()} thread(s), 1T: its im2col forced to one)")
+for C, S, macs, t in rows:
+    print(f"{C:3d}ch {S:2d}x{S:<2d}: conv numpy {t['conv numpy'] * 1e3:7.2f} vs im2col numpy + GEMM "
+          f"{(t['im2col numpy'] + t['GEMM']) * 1e3:7.2f} | conv numba {t['conv numba'] * 1e3:7.2f} vs im2col numba + "
+          f"GEMM {(t['im2col numba'] + t['GEMM']) * 1e3:7.2f} | conv numba 1T {t['conv numba 1T'] * 1e3:7.2f}")
 C, S, macs, t = rows[-1]
 best = min(("conv numpy", "conv numba", "F.conv2d"), key=lambda m: t[m])
 if naive_gmacs:
@@ -239,6 +257,20 @@ print("Conv2d(512, 512, 3, padding=1) on 4x4:", wide.algorithm((batch, 512, 4, 4
 # * NumPy's im2col is 9 strided slice copies (one per kernel tap), each a fast
 #   C loop over the whole batch; the Numba kernel is one compiled loop nest.
 #   Which one wins depends on the machine and its load: measure, do not guess.
+# * A faster im2col need not make a faster convolution. Both convolutions run
+#   the same GEMM, so their difference is the im2col's *inside the
+#   convolution*, which need not be its time alone: the lesson prints each
+#   whole next to the sum of its parts, and a variant with Numba's im2col on
+#   one thread ("1T"). Two effects can show there. (1) Memory: timed alone,
+#   the GEMM rereads one cols matrix that earlier calls already brought into
+#   the caches; inside the convolution, cols (several MiB, more than the
+#   caches) is freshly written and then read, so each whole is slower than its
+#   parts, for both paths. (2) Threads: Numba's im2col is a parallel loop on
+#   Numba's thread pool, and the GEMM after it runs on BLAS's own pool; with
+#   more than one thread both pools compete for the same cores at the
+#   handover, which costs the Numba path alone and which "1T" removes. Which
+#   im2col is faster by itself also changes with the machine and its load: on
+#   a busy 2-core machine the NumPy copy can win outright. Read your own run.
 # * `F.conv2d` is the framework's convolution. For these 3x3, stride-1 layers it
 #   does not use im2col at all: it takes the "direct" path
 #   (`tinycnn/kernels/direct_conv.py`). Flatten each zero-padded input plane:
@@ -262,8 +294,10 @@ print("Conv2d(512, 512, 3, padding=1) on 4x4:", wide.algorithm((batch, 512, 4, 4
 #   of im2col, which adds each column entry back to its pixel). At stride 1 the
 #   input gradient is itself a convolution (of dY with the flipped filters), so
 #   it runs as im2col(dY) + GEMM instead.
-# * A convolution need not build cols: the three layers timed here take the
-#   direct path (section 5), whose kernels read the padded input in place,
+# * That is the im2col path, not the one `F.conv2d` takes for the layers timed
+#   here: `F.conv_algorithm` names "direct" for all three (section 5 prints
+#   and asserts it). A convolution need not build cols: the direct path's
+#   kernels read the padded input in place,
 #   forward and backward (the weight gradient as shifted dot products, the input
 #   gradient as a direct convolution of dY with the flipped filters), and skip
 #   im2col's memory traffic. `F.conv_algorithm` tells which path a layer takes.

@@ -18,7 +18,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import setup
+from _common import fmt_acc, setup
 
 import tinycnn
 from tinycnn import nn
@@ -188,7 +188,8 @@ for epoch in range(1, epochs + 1):
     epoch_log.append((step, test["loss"], test["acc"]))
     recent = np.array(steps_log[-len(train_loader):])
     print(f"epoch {epoch}: train loss {recent[:, 1].mean():.3f} acc {recent[:, 2].mean():.1%} | "
-          f"test loss {test['loss']:.3f} acc {test['acc']:.1%} | {step * 64 / seconds:.0f} img/s, {seconds:.0f} s")
+          f"test loss {test['loss']:.3f} acc {fmt_acc(round(test['acc'] * n_test), n_test)} | "
+          f"{step * 64 / seconds:.0f} img/s, {seconds:.0f} s")
 
 # %%
 steps_arr = np.array(steps_log)
@@ -210,6 +211,8 @@ axes[0].set_title("cross-entropy loss")
 axes[0].legend(fontsize=8)
 axes[1].plot(steps_arr[k - 1:, 0], smooth(steps_arr[:, 2]), color="tab:blue", label="train accuracy (batch mean)")
 axes[1].plot(epoch_arr[:, 0], epoch_arr[:, 2], "o-", color="tab:red", label="test accuracy")
+se = 1.96 * np.sqrt(epoch_arr[:, 2] * (1 - epoch_arr[:, 2]) / n_test)  # binomial 95% band of the test images
+axes[1].fill_between(epoch_arr[:, 0], epoch_arr[:, 2] - se, epoch_arr[:, 2] + se, color="tab:red", alpha=0.2)
 axes[1].axhline(0.1, color="0.6", ls=":", label="chance")
 axes[1].set_xlabel("step")
 axes[1].set_title("accuracy")

@@ -21,7 +21,7 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import setup
+from _common import setup, shipped, shipped_acc, shipped_log
 
 import tinycnn
 from tinycnn import nn
@@ -83,11 +83,19 @@ y = data.y_train[:batch]
 
 
 def measure(model: nn.Module):
-    """Per-conv gradient norms and per-block output stds for one batch."""
+    """Per-conv gradient norms, per-block output stds and per-block dLoss/d(block output) for one
+    batch. The last needs the gradient of an intermediate tensor, which autograd does not keep:
+    each block's forward hook adds a zero leaf `probe` to its output, and dLoss/d(output) lands in
+    probe.grad (adding zero changes nothing else)."""
     block_types = (PlainBlock, BasicBlock, PreActBasicBlock)
-    stds = []
-    handles = [m.register_forward_hook(lambda mod, inp, out: stds.append(float(out.data.std())))
-               for m in model.modules() if isinstance(m, block_types)]
+    stds, probes = [], []
+
+    def hook(module, inputs, out):
+        stds.append(float(out.data.std()))
+        probes.append(tinycnn.tensor(np.zeros(out.shape, dtype=out.data.dtype), requires_grad=True))
+        return out + probes[-1]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, block_types)]
     model.train()
     loss = F.cross_entropy(model(x), y)
     loss.backward()
@@ -95,15 +103,25 @@ def measure(model: nn.Module):
         h.remove()
     convs = [m for name, m in model.named_modules() if isinstance(m, nn.Conv2d) and "downsample" not in name]
     grads = [float(np.linalg.norm(m.weight.grad.numpy())) for m in convs]
-    return np.array(grads), np.array(stds), float(loss.item())
+    stream = [p.grad.numpy().ravel() for p in probes]  # dLoss/d(output of block b), flattened
+    return np.array(grads), np.array(stds), stream, float(loss.item())
 
 
-results = {}
+def cosine_to_stage_end(stream, depth):
+    """Cosine between dLoss/d(output of each block of stage 2) and dLoss/d(output of its last
+    block): how much of the gradient at the stage's end reaches each block unchanged in direction."""
+    n = (depth - 2) // 6
+    end = stream[2 * n - 1]
+    return np.array([g @ end / (np.linalg.norm(g) * np.linalg.norm(end) + 1e-30) for g in stream[n:2 * n]])
+
+
+results, cosines = {}, {}
 for depth in depths:
     for kind in ("plain", "resnet", "preact"):
         tinycnn.manual_seed(depth)  # the same initial weights draw for the three kinds
-        grads, stds, loss = measure(build(kind, depth))
+        grads, stds, stream, loss = measure(build(kind, depth))
         results[depth, kind] = grads, stds
+        cosines[depth, kind] = cosine_to_stage_end(stream, depth)
         print(f"depth {depth:3d} {kind:7s} loss {loss:6.3f}   ||dL/dW||: first conv {grads[0]:.2e}, "
               f"last conv {grads[-1]:.2e}, first/last {grads[0] / grads[-1]:8.2f}   "
               f"block output std: first {stds[0]:.2f}, last {stds[-1]:.2f}")
@@ -133,28 +151,33 @@ fig.tight_layout()
 run.savefig(fig, "gradient_norm_vs_depth")
 
 # %% [markdown]
-# ## 3. What the measurements show
-# * **Plain net**: the gradient norm changes by a constant factor per layer,
-#   so from the last to the first layer it spreads over orders of magnitude,
-#   and the spread grows exponentially with depth (about 1e3 at depth 56, about
-#   1e7 at depth 110). With BatchNorm the gradients *explode* towards the input
-#   rather than vanish (Yang et al., ICLR 2019, explain why), but the lesson is
-#   the same: the loss's gradient reaches early layers only through a product
-#   of every layer's Jacobian, and one learning rate cannot suit all layers.
-#   Its forward signal, by contrast, is flat: BN re-normalises every layer.
-# * **ResNet**: the shortcut adds an identity to every block's Jacobian; the
-#   gradient norms stay within about one order of magnitude at every depth.
-# * **Pre-act ResNet**: nothing follows the addition, so inside a stage
-#   x_L = x_l + sum F(x_i) exactly. Two consequences are visible: the forward
-#   std grows along each stage (every block adds its residual), and the
-#   gradient of the blocks' weights shrinks along the stage in proportion,
-#   because the direct path delivers dLoss/dx_L to every block unchanged and
-#   each block's first BN divides what it receives by the std of that
-#   block's input. The check below multiplies the two: the product varies far
-#   less than the gradient itself (what remains is the later blocks adding
-#   their branches' gradients to the direct path on its way back). At each
-#   stage boundary a 1x1 projection interrupts the identity and both curves
-#   reset.
+# ## 3. What the measurements show, and what they do not
+# * **Plain net**: the gradient norm changes by a roughly constant factor per
+#   layer, so its first/last ratio grows *exponentially* with depth (the lesson
+#   prints it per depth). With BatchNorm the gradients *explode* towards the
+#   input rather than vanish (Yang et al., ICLR 2019, explain why): the loss's
+#   gradient reaches early layers only through a product of every layer's
+#   Jacobian, and one learning rate cannot suit all layers.
+# * **Both residual nets**: the ratio grows far more slowly with depth.
+# * **Pre-act vs post-act**: by the first/last ratio, pre-act looks *worse*
+#   (the lesson prints both). That does not contradict the identity-mapping
+#   argument, because the ratio does not measure it. In the pre-act form
+#   dLoss/dx_l = dLoss/dx_L + (the gradients of the branches between l and L),
+#   and nothing removes those extra terms: every branch adds its own gradient on
+#   the way back, just as every branch adds its output on the way forward,
+#   where the std of the stream grows along each stage (bottom row of the
+#   figure) because no BN follows the addition (nor does one in the original
+#   block: it has only a ReLU there, and its stream grows too). So the
+#   gradient grows towards
+#   the input; a clean identity path means that dLoss/dx_L *is one of the terms*,
+#   not that the sum is flat.
+#
+# Two measurements separate the two questions. First, the gradient of each
+# block's first conv times the std of that block's input: the BN that opens the
+# branch divides by that std, and the product varies much less than the
+# gradient alone (both printed). Second, the direction of the gradient: the
+# cosine between dLoss/d(block output) and the gradient at the end of its
+# stage, for every block of stage 2.
 
 # %%
 deepest = depths[-1]
@@ -166,12 +189,59 @@ input_std = np.array([stds[b - 1] for b in blocks])  # block b's input is block 
 print(f"pre-act, depth {deepest}, stage 2: ||dL/dW|| of the blocks' first conv varies "
       f"{conv1_grad.max() / conv1_grad.min():.1f}x, the std of their inputs {input_std.max() / input_std.min():.1f}x, "
       f"their product only {(conv1_grad * input_std).max() / (conv1_grad * input_std).min():.2f}x")
+print("\ncosine(dL/d(block output), dL/d(end of stage 2)) for the blocks of stage 2, first block first:")
+for depth in depths:
+    for kind in ("plain", "resnet", "preact"):
+        c = cosines[depth, kind]
+        print(f"  depth {depth:3d} {kind:7s} first block {c[0]:5.2f}, middle {c[len(c) // 2]:5.2f}, last {c[-1]:4.2f}")
 
+# %% [markdown]
+# In the plain net the cosine is about 0 one block before the end: what the
+# loss asks of the stage's output is scrambled by every layer. In both residual
+# nets it stays above 0 across the whole stage and decays slowly, block by
+# block (each branch adds a gradient of its own): the direct path.
+# At initialisation, pre-act and post-act look alike by this measure too. The
+# paper's case for pre-activation (He et al., ECCV 2016) rests on *training*
+# (their ResNet-1001), where the ReLU after each addition of the original
+# block can cut the path; one batch at initialisation cannot show that. The
+# evidence that can is training runs: the cell below plots the training loss of
+# the shipped ResNet-20 and pre-act ResNet-20 runs (same recipe, same depth),
+# when they are shipped.
+
+# %%
+runs = {name: shipped(name) for name in ("resnet20", "preact_resnet20")}
+runs = {name: info for name, info in runs.items() if info is not None}
+fig, ax = plt.subplots(figsize=(6, 3.8))
+for name, info in runs.items():
+    log = shipped_log(info)
+    ax.plot(log["epoch"], log["train_loss"], ".-", label=f"{name}: test {shipped_acc(info)[1]}")
+    print(f"{name}: final train loss {log['train_loss'][-1]:.3f}, test accuracy {shipped_acc(info)[1]}")
+if not runs:
+    ax.text(0.5, 0.5, "no shipped runs yet:\ntinycnn train --recipe cifar-small --model resnet20\n"
+            "(and --model preact_resnet20)", ha="center", va="center", transform=ax.transAxes)
+ax.set_xlabel("epoch")
+ax.set_ylabel("training loss (epoch mean)")
+ax.set_title("depth 20, cifar-small recipe: post- vs pre-activation")
+if runs:
+    ax.legend(fontsize=7)
+fig.tight_layout()
+run.savefig(fig, "shipped_training_loss")
+
+# %% [markdown]
+# A plain 20-layer twin is not among the shipped models; exercise 2 trains
+# one briefly. One seed per model: a difference smaller than the error bars of
+# the test accuracies (printed) is not a ranking.
+#
 # ## Summary
 # * Residual blocks learn a correction F(x); the shortcut gives the gradient a
-#   direct path, so depth no longer multiplies it by a long product of Jacobians.
+#   direct path (the cosine above), so depth no longer multiplies it by a long
+#   product of Jacobians: the gradient spread grows slowly with depth, not
+#   exponentially as in the plain net.
 # * The pre-activation ordering (BN -> ReLU -> conv, nothing after the add)
-#   makes that path a pure identity across the whole stage.
+#   makes that path a pure identity across the whole stage; the price is a
+#   residual stream whose std grows with every block. The first/last gradient
+#   ratio at initialisation does not measure the identity path, and by it
+#   pre-act looks worse; the case for pre-act is made in training.
 #
 # ## Exercises
 # 1. Compare option A (zero-padding) and option B (1x1 projection) shortcuts

@@ -17,11 +17,12 @@
 
 # %%
 import matplotlib.pyplot as plt
-from _common import setup
+from _common import setup, shipped_table
 
 import tinycnn
 from tinycnn import models
-from tinycnn.models.efficientnet import ALPHA, BETA, COEFFICIENTS, GAMMA, EfficientNet, efficientnet
+from tinycnn.models.efficientnet import (ALPHA, B0_STAGES, BETA, COEFFICIENTS, GAMMA, EfficientNet, efficientnet,
+                                        scale_depth)
 
 run = setup("10")
 tinycnn.manual_seed(0)
@@ -110,12 +111,42 @@ for phi, R, params, macs, blocks in by_phi:
     print(f"{phi:3d} {res(R):4d} {blocks:6d} {16 * ALPHA ** phi:5.1f} {params / 1e6:7.2f}M {macs / 1e9:6.3f} "
           f"{macs / by_phi[0][3]:7.2f} {(ALPHA * BETA ** 2 * GAMMA ** 2) ** phi:8.2f}")
 # %% [markdown]
-# Note the rounding: `efficientnet(phi)` rounds every stage's layer count
-# *up* (ceil(n d)), so at phi = 1 each 1-layer stage already gets 2 layers:
-# 23 MBConv blocks instead of 16 x 1.2 = 19.2, and about 2.6x B0's MACs
-# instead of 1.92x. Its width and depth are B2's (1.1, 1.2), and so are its
-# parameters and MACs. The homework builds the same networks with
-# nearest-integer rounding (`exact=True`), which follows the law closely.
+# Note the rounding: `efficientnet(phi)` grows the MACs faster than
+# 1.92^phi (the two right columns). Rounding makes the difference, and we can
+# count each part of it: build every phi three ways, (a) with nearest-integer
+# channels and layers (`exact=True`: the law as closely as integers allow),
+# (b) with layers rounded *up*, ceil(n d), and channels still to the nearest
+# integer, (c) as `efficientnet(phi)`: layers up and channels to multiples of
+# 8. The ratios b/a and c/b are the factors of each rounding; their product
+# with a's growth is the counted growth. (At phi = 1 every 1-layer stage
+# already gets 2 layers under (b) and (c).) Even (a) strays from the law
+# where layer counts are small: 3 x 1.2 = 3.6 rounds to 4, 1 x 1.2 to 1, and
+# the strided maps round up (the homework counts these per layer).
+
+# %%
+
+
+def ceil_layers_exact_channels(phi):
+    """efficientnet(phi) with its layer counts (ceil) but channels rounded to the nearest integer."""
+    stages = [(t, k, st, c_in, c_out, scale_depth(n, ALPHA ** phi)) for t, k, st, c_in, c_out, n in B0_STAGES]
+    return EfficientNet(BETA ** phi, 1.0, round(224 * GAMMA ** phi), stages=stages, exact=True)
+
+
+split = []
+for phi in phis:
+    R = round(224 * GAMMA ** phi)
+    exact = count(efficientnet(phi, exact=True), R)[1]
+    ceil_exact = count(ceil_layers_exact_channels(phi), R)[1]
+    split.append((phi, exact, ceil_exact, by_phi[phis.index(phi)][3]))
+print(f"{'phi':>3s} {'law 1.92^phi':>12s} {'(a) exact':>10s} {'(b)/(a) layers up':>17s} "
+      f"{'(c)/(b) channels x8':>19s} {'product':>8s} {'counted (c)':>11s}")
+for phi, exact, ceil_exact, paper_rounding in split:
+    law = (ALPHA * BETA ** 2 * GAMMA ** 2) ** phi
+    f_exact, f_layers, f_channels = exact / split[0][1], ceil_exact / exact, paper_rounding / ceil_exact
+    print(f"{phi:3d} {law:12.2f} {f_exact:10.2f} {f_layers:17.2f} {f_channels:19.2f} "
+          f"{f_exact * f_layers * f_channels:8.2f} {paper_rounding / split[0][3]:11.2f}")
+print("(a) differs from the law only by the rounding of the resolution and of the layer counts to the nearest "
+      "integer; the product equals the counted growth when B0 itself has no rounding to undo")
 
 # %%
 params_only = [(phi, tinycnn.count_params(efficientnet(phi))) for phi in run.pick(range(8), smoke=range(3))]
@@ -154,13 +185,40 @@ fig.tight_layout()
 run.savefig(fig, "efficientnet")
 
 # %% [markdown]
+# ## 4. A FLOP-matched scaling study at CIFAR size
+# The paper's Figure 3 spends twice the FLOPs on one dimension or on all
+# three. `efficientnet_cifar_tiny` is the baseline (B0's CIFAR layout at width
+# 0.25, depth 0.5); the compound model takes phi = 1 by the rule; each
+# single-dimension model gets the multiplier whose counted MACs come nearest
+# the compound model's, so that the comparison holds the MACs (about) equal.
+# All five were trained with the same `cifar-small` recipe; their accuracies
+# are read below when they are shipped.
+
+# %%
+tiny_names = ["efficientnet_cifar_tiny"] + [f"efficientnet_cifar_tiny_{v}"
+                                            for v in ("compound", "width", "depth", "resolution")]
+tiny = {}
+for name in tiny_names:
+    model = models.create(name)
+    size = model.input_size[1]
+    s_ = tinycnn.summary(model, (3, size, size), print_table=False)
+    tiny[name] = (size, s_.total_params, s_.total_macs)
+print(f"{'model':>34s} {'px':>3s} {'params':>8s} {'MMACs':>6s} {'x tiny':>6s}")
+for name, (size, params, macs) in tiny.items():
+    print(f"{name:>34s} {size:3d} {params / 1e6:7.3f}M {macs / 1e6:6.2f} {macs / tiny[tiny_names[0]][2]:6.2f}")
+shipped_table(tiny_names)
+
+# %% [markdown]
 # ## Summary
 # * FLOPs ~ d w^2 r^2: the compound rule with alpha beta^2 gamma^2 ~ 2 doubles
 #   them per step of phi; parameters grow as (alpha beta^2)^phi ~ 1.45^phi.
 # * `efficientnet(phi)` builds any member of the family; the published B1-B7
 #   use slightly different, hand-rounded coefficients.
 # * Rounding channels to multiples of 8 and layers up moves the counts away
-#   from the smooth law (see the homework).
+#   from the smooth law; section 3 prints each rounding's factor.
+# * Section 4 holds the MACs equal between compound and single-dimension
+#   scaling at CIFAR size; only the shipped runs (when present) compare their
+#   accuracy.
 #
 # ## Exercises
 # 1. Build `EfficientNet(1.0, 1.0, 224, drop_path_rate=0.2)` and list the drop

@@ -143,3 +143,102 @@ def setup(lesson: str) -> Run:
     mode = "smoke (tiny sizes)" if run.smoke else "full" if run.full else "default"
     print(f"lesson {lesson}: {mode} mode; figures go to {out}")
     return run
+
+
+# ---- accuracies with their error bars, and the shipped models ------------------------------------
+
+def binomial_se(acc: float, n: int) -> float:
+    """Standard error of an accuracy `acc` (a fraction) measured on `n` independent test images:
+    sqrt(acc (1 - acc) / n). It is the spread from the choice of test images only; a second
+    training seed adds its own spread on top."""
+    return float(np.sqrt(acc * (1.0 - acc) / n)) if n > 0 else float("nan")
+
+
+def fmt_acc(correct: int, n: int, num_classes: int = 10) -> str:
+    """'78.8% ± 0.4 (n=10,000; chance 10%)': accuracy, one binomial standard error in percentage
+    points, the number of test images and the chance level (uniform guessing)."""
+    acc = correct / n
+    return f"{100 * acc:.1f}% ± {100 * binomial_se(acc, n):.1f} (n={n:,}; chance {100 / num_classes:.0f}%)"
+
+
+def not_shipped_line(name: str) -> str:
+    return f"{name}: not shipped yet: train it with `tinycnn train --recipe cifar-small --model {name}`"
+
+
+def shipped(name: str) -> dict | None:
+    """`pretrained_info(name)` when `name` ships trained weights, else None after printing how to
+    train it, so that a lesson can say what it would show and carry on."""
+    from tinycnn.models import list_pretrained, pretrained_info
+
+    if name in list_pretrained():
+        return pretrained_info(name)
+    print(not_shipped_line(name))
+    return None
+
+
+def shipped_acc(info: dict) -> tuple[float, str]:
+    """(accuracy as a fraction, fmt_acc text) of a shipped model's manifest entry (test_accuracy is
+    in percent over test_images images)."""
+    n = int(info.get("test_images", 10000))
+    correct = round(info["test_accuracy"] * n / 100)
+    return correct / n, fmt_acc(correct, n, int(info.get("num_classes", 10)))
+
+
+def shipped_log(info: dict) -> dict:
+    """The per-epoch training log (the run's metrics.csv, shipped as info['log']) as columns:
+    {'epoch': array, 'train_loss': array, 'test_acc': array, ...}."""
+    import csv
+
+    from tinycnn.models.pretrained import PRETRAINED_DIR
+
+    with open(PRETRAINED_DIR / info["log"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = {}
+    for key in rows[0] if rows else []:
+        try:
+            columns[key] = np.array([float(r[key]) for r in rows])
+        except (TypeError, ValueError):  # a column that is not numeric (none today): left out
+            continue
+    return columns
+
+
+def shipped_table(names) -> dict:
+    """Print one line per model: its shipped test accuracy with error bar, params, MACs and run
+    (or the 'not shipped yet' line); returns {name: info} of those shipped."""
+    found = {}
+    for name in names:
+        info = shipped(name)
+        if info is None:
+            continue
+        found[name] = info
+        print(f"{name:34s} {shipped_acc(info)[1]}   {info.get('params', 0) / 1e6:.2f}M params, "
+              f"{info.get('macs', 0) / 1e6:.1f}M MACs, {info.get('epochs')} epochs, seed {info.get('seed')}")
+    return found
+
+
+def mini_run(model, data, train_size: int, n_test: int, epochs: int = 1, lr: float = 0.1, batch_size: int = 64,
+             seed: int = 0) -> dict:
+    """Train `model` briefly with `tinycnn.train`'s loop (SGD, one-cycle schedule, augmentation) on a
+    stratified subset of `train_size` images of `data` (a `tinycnn.data.CIFAR`) and test it on the
+    first `n_test` test images. A demonstration, not evidence: one seed, few steps. Returns
+    {'train_loss': [per epoch], 'correct': int, 'n_test': int, 'acc_text': fmt_acc(...), 'seconds': float}."""
+    from tinycnn.data import stratified_subset
+    from tinycnn.train import TrainConfig, evaluate, make_loaders, make_optimizer, make_scheduler, train_one_epoch
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, label_smoothing=0.0,
+                         warmup_epochs=min(0.5, epochs / 2), train_size=train_size, seed=seed)
+    keep = stratified_subset(data.y_train, min(train_size, len(data.y_train)), np.random.default_rng(seed))
+    subset = type(data)(data.x_train[keep], data.y_train[keep], data.x_test[:n_test], data.y_test[:n_test],
+                        data.classes, data.source)
+    train_loader, test_loader = make_loaders(config, subset)
+    optimizer = make_optimizer(config, model)
+    scheduler = make_scheduler(config, optimizer, len(train_loader))
+    losses, seconds = [], 0.0
+    for epoch in range(1, epochs + 1):
+        metrics = train_one_epoch(model, train_loader, optimizer, scheduler, config, epoch, progress=False)
+        losses.append(metrics["train_loss"])
+        seconds += metrics["train_seconds"]
+    correct = round(evaluate(model, test_loader)["acc"] * len(subset.y_test))
+    n = len(subset.y_test)
+    return {"train_loss": losses, "correct": correct, "n_test": n, "acc_text": fmt_acc(correct, n),
+            "seconds": seconds}
