@@ -59,16 +59,22 @@ print("done" if len(history) >= config["epochs"] else "partial")
 PY
 }
 
-echo "$RUNS" | while read -r model seed publish extra; do
-    [ -n "$model" ] || continue
-    out="runs/cifar-small/$model-s$seed${extra:+$(echo " $extra" | tr ' ' '-' | sed 's/--*/-/g')}"
-    status=$(state "$out")
-    if [ "${1:-}" = "--list" ]; then echo "$status  $out"; continue; fi
-    if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$model"; then continue; fi
-    [ "$status" = done ] && continue
-    resume=""; [ "$status" = partial ] && resume="--resume"
-    echo "== $(date -u +%FT%TZ) $model seed $seed ($status)"
-    # shellcheck disable=SC2086
-    tinycnn train --recipe cifar-small --model "$model" --seed "$seed" $extra --out "$out" $resume --no-progress || exit 1
-    if [ "$publish" = yes ]; then tinycnn pretrained add "$out" || exit 1; else tinycnn pretrained add "$out" --log-only || exit 1; fi
-done
+# The loop is a function called on the last line: bash reads a script as it runs, and a script
+# edited (or checked out) during a run would otherwise be read from the wrong place.
+main() {
+    echo "$RUNS" | while read -r model seed publish extra; do
+        [ -n "$model" ] || continue
+        out="runs/cifar-small/$model-s$seed${extra:+$(echo " $extra" | tr ' ' '-' | sed 's/--*/-/g')}"
+        status=$(state "$out")
+        if [ "${1:-}" = "--list" ]; then echo "$status  $out"; continue; fi
+        if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$model"; then continue; fi
+        [ "$status" = done ] && continue
+        resume=""; [ "$status" = partial ] && resume="--resume"
+        echo "== $(date -u +%FT%TZ) $model seed $seed ($status)"
+        # shellcheck disable=SC2086
+        tinycnn train --recipe cifar-small --model "$model" --seed "$seed" $extra --out "$out" $resume --no-progress || exit 1
+        if [ "$publish" = yes ]; then tinycnn pretrained add "$out" || exit 1; else tinycnn pretrained add "$out" --log-only || exit 1; fi
+    done
+}
+
+main "$@"; exit $?

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinycnn.atomic_file import save_figure
+
 
 def _pyplot():
     import matplotlib
@@ -32,7 +34,7 @@ def plot_curves(history: list[dict], path) -> Path:
         ax.legend(fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return Path(path)
 
@@ -52,6 +54,6 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path, title: str = "c
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color=color)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return Path(path)

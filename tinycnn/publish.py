@@ -20,15 +20,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from tinycnn import models
+from tinycnn.atomic_file import copy_file, write_text
 from tinycnn.checkpoint import CheckpointError, load_checkpoint
 from tinycnn.models import pretrained
 from tinycnn.models.pretrained import MANIFEST, read_manifest, sha256_of
@@ -73,7 +71,7 @@ def publish_run(run: Path | str, data=None, directory: Path | None = None) -> di
     info["sha256"] = sha256_of(directory / info["file"])
     manifest = read_manifest(directory)
     manifest[name] = info
-    _write_text_atomically(directory / MANIFEST, json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
+    write_text(directory / MANIFEST, json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
     return info
 
 
@@ -88,10 +86,10 @@ def record_run(run: Path | str, directory: Path | None = None) -> dict:
     config = _config_of(json.loads((run / "config.json").read_text()))
     (directory / LOGS).mkdir(parents=True, exist_ok=True)
     log = f"{LOGS}/{run.name}.csv"
-    _copy_atomically(run / "metrics.csv", directory / log)
+    copy_file(run / "metrics.csv", directory / log)
     record = read_runs_record(directory)
     record[run.name] = {**facts, "command": command_of(config), "log": log}
-    _write_text_atomically(directory / RUNS_RECORD, json.dumps(dict(sorted(record.items())), indent=2) + "\n")
+    write_text(directory / RUNS_RECORD, json.dumps(dict(sorted(record.items())), indent=2) + "\n")
     return record[run.name]
 
 
@@ -159,19 +157,3 @@ def command_of(config: TrainConfig) -> str:
 
 def _same(a, b) -> bool:
     return (list(a) if isinstance(a, tuple | list) else a) == (list(b) if isinstance(b, tuple | list) else b)
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)

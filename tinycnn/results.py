@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinycnn.atomic_file import save_figure
+
 # Name prefix -> family, most specific first (the lecture's families; resnet9 is no lecture family).
 FAMILIES = (("preact_resnet", "pre-act ResNet"), ("se_resnet", "SENet"), ("wrn", "WideResNet"),
             ("resnext", "ResNeXt"), ("densenet", "DenseNet"), ("mobilenet_v1", "MobileNet v1"),
@@ -133,6 +135,6 @@ def plot(rows: list[dict], path: Path | str):
     axes[1].set_title("Accuracy vs training time (this machine)")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)

@@ -13,13 +13,12 @@ leaves either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from tinycnn.atomic_file import atomic_write
 from tinycnn.device import check_cpu
 from tinycnn.tensor import Tensor
 
@@ -81,23 +80,8 @@ def save(obj, path) -> None:
     root = _encode(obj, arrays, "obj")
     manifest = json.dumps({"format": FORMAT, "version": VERSION, "root": root})
     arrays[MANIFEST] = np.frombuffer(manifest.encode("utf-8"), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # no object arrays: _encode refused them
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private (0600); use the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)  # no object arrays: _encode refused them
 
 
 def load(path, map_location=None, weights_only=None):

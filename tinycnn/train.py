@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tinycnn import models
+from tinycnn.atomic_file import atomic_write, write_text
 from tinycnn.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from tinycnn.data import DataLoader, EvalTransform, TrainTransform, load_cifar10, load_cifar100, stratified_subset
 from tinycnn.data.augment import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
@@ -258,7 +259,7 @@ def fit(config: TrainConfig, out, data=None, resume: bool = False, progress: boo
         start_epoch = restore(checkpoint, model, optimizer, scheduler)
         history = list(checkpoint["history"])
     else:
-        (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+        write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     elapsed = history[-1]["elapsed_seconds"] if history else 0.0
     gflops = round(matmul_gflops(n=1024, repeat=3), 1)  # this machine's speed, beside each epoch's times
     for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -297,8 +298,8 @@ def _plain(value):
 
 def write_metrics(history: list[dict], out: Path):
     """metrics.json and metrics.csv (one row per epoch) and curves.png in `out`."""
-    (out / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")
-    with open(out / "metrics.csv", "w", newline="") as f:
+    write_text(out / "metrics.json", json.dumps(history, indent=2) + "\n")
+    with atomic_write(out / "metrics.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)

@@ -21,6 +21,7 @@ import numpy as np
 
 import tinycnn
 from tinycnn import nn
+from tinycnn.atomic_file import save_figure
 from tinycnn.data.augment import CIFAR10_MEAN, CIFAR10_STD, normalize
 from tinycnn.models.resnet import BasicBlock, CifarResNet
 from tinycnn.tensor import Tensor, no_grad
@@ -121,7 +122,7 @@ def plot_excitations(means: dict[str, np.ndarray], class_names: list[str], path,
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 
