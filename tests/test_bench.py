@@ -70,6 +70,13 @@ def test_models_without_torch_says_so(capsys, monkeypatch):
     assert "PyTorch:" not in out and "Ratios tinycnn / PyTorch" not in out
 
 
+def test_layers_times_convolutions_in_workers(capsys):
+    assert main(["layers", "--only", "resnet20", "--batch", "2", "--repeat", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "each in its own worker process" in out and "total, each layer x its count" in out
+    assert "64->64 8x8 (x5)" in out
+
+
 def test_a_failing_worker_gives_a_clear_error():
     """An unknown model, a dead worker and a silent one: errors that name the worker, not hangs."""
     with Worker("numpy-first", 1) as worker:

@@ -36,7 +36,7 @@ import tinycnn
 import tinycnn.models
 from tinycnn.bench.table import print_table
 from tinycnn.bench.worker import is_speed_var
-from tinycnn.bench.workers import LABELS, Worker, WorkerError
+from tinycnn.bench.workers import LABELS, Worker, WorkerError, interleaved
 
 MODELS = {  # benchmark name -> registered model
     "resnet20": "resnet20",
@@ -149,14 +149,9 @@ def time_model(name: str, batch: int, repeats: int, threads: int, variants, cloc
     with contextlib.ExitStack() as stack:
         workers = {v: stack.enter_context(Worker(v, threads)) for v in variants}
         macs = [w.request("setup", model=name, batch=batch)["macs"] for w in workers.values()][0]
-        samples = {(v, phase): [] for v in workers for phase in ("train", "infer")}
-        for round_ in range(1 + repeats):  # round 0 is the warm-up
-            for v, phase in samples:
-                seconds = workers[v].request("time", phase=phase, clock=clock)["seconds"]
-                if round_:
-                    samples[v, phase].append(seconds)
+        medians = interleaved(workers, ("train", "infer"), repeats, clock)
         return {"macs": macs, "workers": {v: w.info for v, w in workers.items()},
-                "times": {key: float(np.median(ts)) for key, ts in samples.items()}}
+                "times": {key: m["seconds"] for key, m in medians.items()}}
 
 
 # ---------------------------------------------------------------- the report

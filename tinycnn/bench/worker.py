@@ -107,17 +107,27 @@ class Server:
 
         return (*models.torch_steps(to_torch(model), x, y, torch), None)
 
+    def setup_layer(self, batch: int, c_in: int, c_out: int, h: int, k: int, stride: int, groups: int,
+                    first: bool) -> dict:
+        """One bias-free convolution (tinycnn.bench.layers.conv_step), timed as phase "layer"."""
+        from tinycnn.bench.layers import conv_step
+
+        library = "torch" if self.variant == "torch" else "tinycnn"
+        self.steps = {"layer": conv_step(library, batch, c_in, c_out, h, k, stride, groups, first)}
+        return {}
+
     def time(self, phase: str, clock: str) -> dict:
-        """Seconds of one call of `phase` ("train" or "infer"), after garbage collection and a
-        pause that lets the previous call's BLAS and OpenMP threads go idle."""
+        """Seconds of one call of `phase` ("train", "infer" or "layer"), after garbage collection
+        and a pause that lets the previous call's BLAS and OpenMP threads go idle; with the
+        phases a step times itself (a layer's fwd and fb)."""
         if phase not in self.steps:
             raise RuntimeError(f"no {phase!r} step: call setup first")
         fn, now = self.steps[phase], CLOCKS[clock]
         gc.collect()
         time.sleep(0.25)
         start = now()
-        fn()
-        return {"seconds": now() - start}
+        result = fn()
+        return {"seconds": now() - start, **(result if isinstance(result, dict) else {})}
 
     def matmul(self, clock: str) -> dict:
         from tinycnn.machine import matmul_gflops
@@ -167,7 +177,8 @@ def main(variant: str, threads: int):
         return
     channel.write(json.dumps(info) + "\n")
     server = Server(variant)
-    ops = {"setup": server.setup, "time": server.time, "matmul": server.matmul, "memory": server.memory}
+    ops = {"setup": server.setup, "setup_layer": server.setup_layer, "time": server.time, "matmul": server.matmul,
+           "memory": server.memory}
     for line in sys.stdin:
         try:
             request = json.loads(line)

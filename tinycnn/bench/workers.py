@@ -16,6 +16,8 @@ import sys
 import tempfile
 import threading
 
+import numpy as np
+
 from tinycnn.bench.worker import is_speed_var
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
@@ -112,3 +114,17 @@ class Worker:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def interleaved(workers: dict, phases, repeats: int, clock: str = "wall") -> dict:
+    """{(key, phase): {quantity: median}} over `repeats` rounds after a warm-up round; in each round
+    every worker of `workers` ({key: Worker}) times each phase once, one call at a time, so that a
+    change in the machine's load hits every library alike. The quantities: "seconds" and those a
+    step times itself."""
+    samples = {(key, phase): [] for key in workers for phase in phases}
+    for round_ in range(1 + repeats):
+        for key, phase in samples:
+            answer = workers[key].request("time", phase=phase, clock=clock)
+            if round_:
+                samples[key, phase].append(answer)
+    return {key: {q: float(np.median([a[q] for a in answers])) for q in answers[0]} for key, answers in samples.items()}
