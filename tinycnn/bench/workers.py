@@ -121,7 +121,7 @@ def interleaved(workers: dict, phases, repeats: int, clock: str = "wall") -> dic
     every worker of `workers` ({key: Worker}) times each phase once, one call at a time, so that a
     change in the machine's load hits every library alike. The quantities: "seconds" and those a
     step times itself."""
-    samples = {(key, phase): [] for key in workers for phase in phases}
+    samples = {(key, phase): [] for phase in phases for key in workers}  # A B C train, then A B C infer
     for round_ in range(1 + repeats):
         for key, phase in samples:
             answer = workers[key].request("time", phase=phase, clock=clock)
