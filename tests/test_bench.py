@@ -1,6 +1,9 @@
 """Smoke tests of `tinycnn bench models` / `profile`, the profiler hook and the PyTorch twins (to_torch)."""
 import importlib
+import importlib.util
 import mmap
+import os
+import re
 
 import numpy as np
 import pytest
@@ -10,19 +13,83 @@ import tinycnn.models
 from tinycnn.bench import main
 from tinycnn.bench.models import MODELS, build, measure_memory
 from tinycnn.bench.profile import OpProfiler
+from tinycnn.bench.workers import Worker, WorkerError
 from tinycnn.nn import functional as F
 
 engine = importlib.import_module("tinycnn.tensor")  # the module (tinycnn.tensor is the function)
 
 
-def test_models_prints_tables(capsys):
+SPEED_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "PASSIVE", "TINYCNN_NUM_THREADS": "1",
+             "TINYCNN_KEEP_FREED_MEMORY": "0", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+             "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _worker_lines(out: str) -> dict:
+    """{label: (pid, loaded before tinycnn, speed variables)} from the report's worker lines."""
+    line = r"^    (.+?): pid (\d+), loaded before tinycnn: (.+?); speed variables in its environment: (.+)$"
+    found = re.findall(line, out, re.MULTILINE)
+    return {label: (int(pid), before, env) for label, pid, before, env in found}
+
+
+def test_models_runs_each_library_in_its_own_clean_process(capsys, monkeypatch):
+    """Separate worker processes, numpy loaded before tinycnn in the numpy-first one, none of the
+    speed variables of this process in any worker, and both ratios in the table."""
+    for name, value in SPEED_ENV.items():
+        monkeypatch.setenv(name, value)
     assert main(["models", "--models", "resnet20", "--batch", "2", "--repeats", "1", "--threads", "1",
                  "--no-memory"]) == 0
     out = capsys.readouterr().out
-    assert "NumPy float32 matmul" in out
-    for title in ("Training step", "Inference"):
-        assert title in out
-    assert out.count("resnet20") >= 2
+    assert "NumPy float32 matmul" in out and "command: tinycnn bench models --models resnet20" in out
+    has_torch = importlib.util.find_spec("torch") is not None
+    workers = _worker_lines(out)
+    labels = ["tinycnn (numpy first)", "tinycnn (tinycnn first)"] + (["PyTorch"] if has_torch else [])
+    assert sorted(workers) == sorted(labels)
+    pids = {pid for pid, _, _ in workers.values()}
+    assert len(pids) == len(labels) and os.getpid() not in pids
+    assert workers["tinycnn (numpy first)"][1].startswith("numpy")
+    assert workers["tinycnn (tinycnn first)"][1] == "nothing"
+    assert all(env == "none" for _, _, env in workers.values())
+    rows = {line.split("  ")[0]: line.split() for line in out.splitlines() if line.startswith(tuple(labels))}
+    if not has_torch:
+        assert "PyTorch is not installed" in out
+        return
+    assert workers["PyTorch"][1] == "numpy, torch"  # tinycnn comes after torch there, only for the twin
+    for label in labels[:2]:  # train ms, ratio, img/s, % matmul, infer ms, ratio, ...
+        cells = rows[label][3:]
+        assert float(cells[1]) > 0 and float(cells[5]) > 0
+    assert "Ratios tinycnn / PyTorch" in out
+
+
+def test_models_without_torch_says_so(capsys, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else find_spec(name, *a))
+    assert main(["models", "--models", "resnet20", "--batch", "2", "--repeats", "1", "--threads", "1",
+                 "--no-memory"]) == 0
+    out = capsys.readouterr().out
+    assert "PyTorch is not installed: tinycnn columns only" in out
+    assert "PyTorch:" not in out and "Ratios tinycnn / PyTorch" not in out
+
+
+def test_layers_times_convolutions_in_workers(capsys):
+    assert main(["layers", "--only", "resnet20", "--batch", "2", "--repeat", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "each in its own worker process" in out and "total, each layer x its count" in out
+    assert "64->64 8x8 (x5)" in out
+
+
+def test_a_failing_worker_gives_a_clear_error():
+    """An unknown model, a dead worker and a silent one: errors that name the worker, not hangs."""
+    with Worker("numpy-first", 1) as worker:
+        with pytest.raises(WorkerError, match=r"(?s)tinycnn \(numpy first\).*failed on setup.*nope.*unknown model"):
+            worker.request("setup", model="nope", batch=2)
+        with pytest.raises(WorkerError, match="no answer to setup .* within 0.001 s"):
+            worker.request("setup", model="resnet20", batch=2, timeout=0.001)
+        worker.proc.kill()
+        with pytest.raises(WorkerError, match=r"exited \(code -9\)"):
+            while True:  # the late answer to the timed-out request may still be queued
+                worker.request("time", phase="train", clock="wall", timeout=30)
+    with pytest.raises(WorkerError, match="unknown worker variant 'jax'"):
+        Worker("jax", 1)
 
 
 def test_memory_probe_reports_a_positive_peak():

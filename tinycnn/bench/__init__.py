@@ -7,6 +7,8 @@ which registers its arguments and sets `run(args)` as the handler.
     profile  where the time of one training step goes, per op type
 """
 import argparse
+import shlex
+import sys
 
 from tinycnn.bench import layers, models, profile
 
@@ -18,5 +20,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.add_parser(sub)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["tinycnn", "bench", *argv])  # printed beside the figures
     return args.run(args) or 0

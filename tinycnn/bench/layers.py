@@ -5,13 +5,19 @@ beside their NumPy references.
 For each distinct conv shape (batch --batch, float32, --threads threads):
 tinycnn's forward and forward+backward median times, PyTorch's, and the
 ratio tinycnn/PyTorch; then the totals over each network's layers (each
-shape weighted by how often the network uses it). The two libraries are
-interleaved, with `gc.collect()` and a 0.25 s pause before every timed call.
+shape weighted by how often the network uses it). Each library runs in a
+worker process of its own (tinycnn importing numpy first, as most scripts do;
+see tinycnn/bench/worker.py), the timed calls interleaved across the workers,
+with `gc.collect()` and a 0.25 s pause before every one. The kernels and
+bn-pool tables still time in this process.
 
 Other benchmarks add their rows with `time_layer_pair` and `print_rows`.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import sys
 
 import numpy as np
 
@@ -19,6 +25,7 @@ import tinycnn
 from tinycnn.bench import norm_pool
 from tinycnn.bench.table import layer_row, print_table
 from tinycnn.bench.timing import fwd_bwd_medians, fwd_bwd_step, median_times, set_threads, try_import_torch
+from tinycnn.bench.workers import Worker, WorkerError, interleaved
 from tinycnn.kernels import depthwise, im2col
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.ops.conv import conv2d
@@ -64,56 +71,87 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    set_threads(args.threads)
-    torch = None if args.no_torch else try_import_torch()
+    # find_spec, not an import: torch loads here only for the in-process tables (bn-pool)
+    torch_installed = importlib.util.find_spec("torch") is not None
+    with_torch = torch_installed and not args.no_torch
+    missing = "skipped (--no-torch)" if torch_installed else "not installed"
     print(f"tinycnn bench layers: batch {args.batch}, float32, {args.threads} threads, median of {args.repeat} runs"
-          + ("" if torch else "; PyTorch not installed: no PyTorch columns"), flush=True)
+          + ("" if with_torch else f"; PyTorch {missing}: no PyTorch columns"), flush=True)
+    print(f"command: {args.command_line}", flush=True)
+    print("conv tables: tinycnn (numpy first) and PyTorch each in its own worker process, clean environment, "
+          "calls interleaved; kernels and bn-pool tables: both in this process", flush=True)
     print(flush=True)
-    for name in args.only or [*SETS, "kernels", "bn-pool"]:
+    names = args.only or [*SETS, "kernels", "bn-pool"]
+    if {"kernels", "bn-pool"} & set(names):
+        set_threads(args.threads)
+    for name in names:
         if name == "bn-pool":
-            print_rows(norm_pool.TITLE, HEADERS, norm_pool.rows(args.batch, torch, args.repeat))
-            continue
-        if name == "kernels":
+            print_rows(norm_pool.TITLE, HEADERS, norm_pool.rows(args.batch, try_import_torch() if with_torch else None,
+                                                                args.repeat))
+        elif name == "kernels":
             print_rows("Numba kernels vs their NumPy references (ms)", ["kernel", "shape", "NumPy ms", "Numba ms", "speed-up"],
                        kernel_rows(args.batch, args.repeat))
-            continue
-        title, layers = SETS[name]
-        rows, totals = [], np.zeros(4)
+        else:
+            try:
+                print_rows(SETS[name][0], HEADERS, conv_rows(SETS[name][1], args, with_torch))
+            except WorkerError as e:
+                print(f"tinycnn bench layers: {e}", file=sys.stderr)
+                return 1
+    return 0
+
+
+def conv_rows(layers, args, with_torch: bool) -> list:
+    """The rows of a conv table and their total (each layer x its count), one worker per library."""
+    variants = ("numpy-first", "torch") if with_torch else ("numpy-first",)
+    rows, totals = [], np.zeros(4)
+    with contextlib.ExitStack() as stack:
+        workers = {v: stack.enter_context(Worker(v, args.threads)) for v in variants}
         for label, count, c_in, c_out, h, k, s, g in layers:
-            t = time_layer_pair(args.batch, c_in, c_out, h, k, s, g, torch, args.repeat, first=c_in == 3)
+            for w in workers.values():
+                w.request("setup_layer", batch=args.batch, c_in=c_in, c_out=c_out, h=h, k=k, stride=s, groups=g,
+                          first=c_in == 3)
+            m = interleaved(workers, ("layer",), args.repeat)
+            ours, theirs = m["numpy-first", "layer"], m.get(("torch", "layer"), {})
+            t = {"fwd": ours["fwd"], "fb": ours["fb"],
+                 **({"torch fwd": theirs["fwd"], "torch fb": theirs["fb"]} if theirs else {})}
             rows.append(layer_row(f"{label} (x{count})", (args.batch, c_in, h, h), t))
             totals += count * np.array([t["fwd"], t.get("torch fwd", np.nan), t["fb"], t.get("torch fb", np.nan)])
-        total = dict(zip(["fwd", "torch fwd", "fb", "torch fb"], totals)) if torch else {"fwd": totals[0], "fb": totals[2]}
-        rows.append(layer_row("total, each layer x its count", "", total))
-        print_rows(title, HEADERS, rows)
-    return 0
+    total = dict(zip(["fwd", "torch fwd", "fb", "torch fb"], totals))
+    if not with_torch:
+        total = {"fwd": total["fwd"], "fb": total["fb"]}
+    rows.append(layer_row("total, each layer x its count", "", total))
+    return rows
 
 
 def print_rows(title, headers, rows):
     print_table(headers, rows, title)
 
 
-def time_layer_pair(batch, c_in, c_out, h, k, stride, groups, torch, repeat, first=False, algorithm=None):
-    """Median forward and forward+backward seconds of one bias-free conv, tinycnn
-    and (if `torch`) PyTorch interleaved. first=True: the input needs no gradient
-    (a network's first layer); algorithm: tinycnn's path (None: its own choice).
-    Returns {fwd, fb[, torch fwd, torch fb]}."""
+def conv_step(library: str, batch, c_in, c_out, h, k, stride, groups, first=False, algorithm=None):
+    """A `fwd_bwd_step` of one bias-free conv in `library` ("tinycnn" or "torch"), on inputs and
+    weights that are the same for both (seed 0). first=True: the input needs no gradient (a
+    network's first layer); algorithm: tinycnn's path (None: its own choice)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, c_in, h, h)).astype(np.float32)
     w = (rng.standard_normal((c_out, c_in // groups, k, k)) * 0.1).astype(np.float32)
     ho = (h + 2 * (k // 2) - k) // stride + 1
     g = rng.standard_normal((batch, c_out, ho, ho)).astype(np.float32)
+    if library == "tinycnn":
+        tx, tw = tinycnn.Tensor(x, requires_grad=not first), tinycnn.Tensor(w, requires_grad=True)
+        return fwd_bwd_step(lambda: conv2d(tx, tw, None, stride, k // 2, 1, groups, algorithm), g, (tx, tw))
+    import torch
 
-    tx, tw = tinycnn.Tensor(x, requires_grad=not first), tinycnn.Tensor(w, requires_grad=True)
+    px, pw = torch.from_numpy(x).requires_grad_(not first), torch.from_numpy(w).requires_grad_()
+    return fwd_bwd_step(lambda: torch.nn.functional.conv2d(px, pw, None, stride, k // 2, 1, groups),
+                        torch.from_numpy(g), (px, pw))
 
-    ours = fwd_bwd_step(lambda: conv2d(tx, tw, None, stride, k // 2, 1, groups, algorithm), g, (tx, tw))
-    theirs = None
-    if torch is not None:
-        px, pw = torch.from_numpy(x).requires_grad_(not first), torch.from_numpy(w).requires_grad_()
-        pg = torch.from_numpy(g)
-        theirs = fwd_bwd_step(
-            lambda: torch.nn.functional.conv2d(px, pw, None, stride, k // 2, 1, groups), pg, (px, pw))
-    return fwd_bwd_medians(ours, theirs, repeat)
+
+def time_layer_pair(batch, c_in, c_out, h, k, stride, groups, torch, repeat, first=False, algorithm=None):
+    """Median forward and forward+backward seconds of one bias-free conv (`conv_step`), tinycnn
+    and (if `torch`) PyTorch interleaved in this process. Returns {fwd, fb[, torch fwd, torch fb]}."""
+    shape = (batch, c_in, c_out, h, k, stride, groups, first)
+    theirs = None if torch is None else conv_step("torch", *shape)
+    return fwd_bwd_medians(conv_step("tinycnn", *shape, algorithm), theirs, repeat)
 
 
 def kernel_rows(batch, repeat) -> list:

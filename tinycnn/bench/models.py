@@ -1,28 +1,32 @@
-"""`tinycnn bench models`: whole networks, tinycnn beside PyTorch.
+"""`tinycnn bench models`: whole networks, tinycnn beside PyTorch, each as a user's script runs it.
 
-For each model (batch --batch, float32, 32x32 inputs, --threads threads):
-- the median time of a training step (zero_grad, forward, cross-entropy,
-  backward, SGD step with momentum 0.9 and weight decay 5e-4) and of an
-  inference forward pass (eval mode, no_grad), tinycnn and its PyTorch twin
-  (`tinycnn.interop.to_torch(model)`, same weights) interleaved, `gc.collect()` and a
-  0.25 s pause before every timed call, after one warm-up call each;
-- the ratio tinycnn/PyTorch and the images per second;
-- the achieved GFLOP/s, 2 * MACs * batch * (3 for training, 1 for inference)
-  / time, where MACs come from `tinycnn.summary` (convolutions and linear
-  layers only), and that rate as a fraction of the machine's own NumPy
-  float32 matmul rate (a 2048x2048 GEMM, measured in the same run);
-- the peak memory of training: each library runs in a fresh subprocess
-  (imports, model, a warm-up step, then two steps) and reports the peak
-  resident set size of the two steps (VmHWM, reset after the warm-up) minus
-  its resident size right after the imports,
-  i.e. the model, optimizer state, caches and the step's activations and
-  gradients.
+Each library runs in a worker process of its own (tinycnn/bench/worker.py), started with the
+user's environment minus the variables that tune speed, with the library's default settings
+except the thread count (--threads, set through the library's API). tinycnn runs twice, in a
+worker that imports numpy (and matplotlib) first and in one that imports tinycnn first: some of
+its settings take effect only before NumPy loads. The coordinator (this process) only sends
+requests and collects the times.
+
+For each model (batch --batch, float32, 32x32 inputs), fresh workers:
+- the median time of a training step (zero_grad, forward, cross-entropy, backward, SGD step with
+  momentum 0.9 and weight decay 5e-4) and of an inference forward pass (eval mode, no_grad), for
+  tinycnn (both import orders) and its PyTorch twin (`tinycnn.interop.to_torch(model)`, same
+  weights), the timed calls interleaved across the workers (one call in one worker at a time, each
+  after `gc.collect()` and a 0.25 s pause in its worker), after one warm-up call each;
+- the ratio tinycnn/PyTorch for both import orders and the images per second;
+- the achieved GFLOP/s, 2 * MACs * batch * (3 for training, 1 for inference) / time, where MACs
+  come from `tinycnn.summary` (convolutions and linear layers only), as a share of the machine's
+  NumPy float32 matmul rate (a 2048x2048 GEMM, measured in a clean numpy-first worker);
+- the peak memory of training: a fresh worker per library (tinycnn: numpy first) runs a warm-up
+  step, then two steps, and reports the peak resident set size of the two (VmHWM, reset after the
+  warm-up) minus its resident size before building the model, i.e. the model, optimizer state,
+  caches and the step's activations and gradients.
 """
 from __future__ import annotations
 
-import json
+import contextlib
+import importlib.util
 import os
-import subprocess
 import sys
 import time
 
@@ -31,8 +35,8 @@ import numpy as np
 import tinycnn
 import tinycnn.models
 from tinycnn.bench.table import print_table
-from tinycnn.bench.timing import median_times, set_threads, try_import_torch
-from tinycnn.machine import matmul_gflops
+from tinycnn.bench.worker import is_speed_var
+from tinycnn.bench.workers import LABELS, Worker, WorkerError, interleaved
 
 MODELS = {  # benchmark name -> registered model
     "resnet20": "resnet20",
@@ -49,12 +53,13 @@ def add_parser(subparsers):
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
                    help="networks to time (default: all of " + ", ".join(MODELS) + ")")
     p.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
-    p.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and PyTorch (default 2)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads of each library, set in each worker through its API (default 2)")
     p.add_argument("--repeats", type=int, default=7, help="timed runs; the median is reported (default 7)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
-    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory workers")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                   help="wall: elapsed time (default); cpu: the process's CPU time, robust to other "
+                   help="wall: elapsed time (default); cpu: each worker's CPU time, robust to other "
                         "programs' load but meaningful only with --threads 1 (idle threads' spinning counts)")
     p.set_defaults(run=run)
 
@@ -121,74 +126,32 @@ def macs_per_image(model) -> int:
     return tinycnn.summary(model, (3, 32, 32), print_table=False).total_macs
 
 
-def memory_probe(name: str, library: str, batch: int, threads: int) -> dict:
-    """Run in a fresh process: peak RSS of training `name` with `library`
-    ("tinycnn" or "torch"), in MiB above the RSS right after the imports."""
-    if library == "torch":
-        import torch
-
-        set_threads(threads)
-    else:
-        tinycnn.set_num_threads(threads)
-    base = _status_kib("VmRSS")
-    model = build(name)
-    x, y = batch_data(batch)
-    if library == "torch":
-        from tinycnn.interop import to_torch
-
-        tmodel = to_torch(model)
-        del model
-        step, _ = torch_steps(tmodel, x, y, torch)
-    else:
-        step, _ = tinycnn_steps(model, x, y)
-    step()  # warm-up: JIT caches loaded, buffers allocated
-    _reset_peak()
-    for _ in range(2):
-        step()
-    return {"peak_mib": (_status_kib("VmHWM") - base) / 1024}
-
-
-def _reset_peak():
-    """Set the peak RSS (VmHWM) to the current RSS, so warm-up transients (JIT) do not count."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def _status_kib(field: str) -> int:
-    """A kB field of /proc/self/status (VmRSS: resident now, VmHWM: peak)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
 def measure_memory(name: str, library: str, batch: int, threads: int) -> float | None:
-    """memory_probe in a subprocess; MiB, or None if it failed (the error is printed)."""
-    code = ("import json, sys; from tinycnn.bench.models import memory_probe; "
-            f"print(json.dumps(memory_probe({name!r}, {library!r}, {batch}, {threads})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if proc.returncode != 0:
-        print(f"memory probe {name}/{library} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+    """Peak MiB of training `name` with `library` ("tinycnn" or "torch") in a fresh worker,
+    or None if it failed (the error is printed)."""
+    try:
+        with Worker("torch" if library == "torch" else "numpy-first", threads) as worker:
+            return worker.request("memory", model=name, batch=batch)["peak_mib"]
+    except WorkerError as e:
+        print(f"memory probe {name}/{library} failed: {e}", file=sys.stderr)
         return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])["peak_mib"]
 
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+def matmul_rate(threads: int, clock: str) -> float:
+    """The machine's NumPy float32 matmul GFLOP/s, in a clean numpy-first worker."""
+    with Worker("numpy-first", threads) as worker:
+        return worker.request("matmul", clock=clock)["gflops"]
 
 
-def time_model(name: str, batch: int, repeats: int, torch, clock=time.perf_counter) -> dict:
-    """Median seconds {train, infer[, torch train, torch infer]} and MACs per image."""
-    model = build(name)
-    macs = macs_per_image(model)
-    x, y = batch_data(batch)
-    fns = dict(zip(("train", "infer"), tinycnn_steps(model, x, y)))
-    if torch is not None:
-        from tinycnn.interop import to_torch
-
-        fns.update(zip(("torch train", "torch infer"), torch_steps(to_torch(model), x, y, torch)))
-    med = median_times(fns, repeats, warmup=1, clock=clock)
-    return {"macs": macs, **{k: v["total"] for k, v in med.items()}}
+def time_model(name: str, batch: int, repeats: int, threads: int, variants, clock: str = "wall") -> dict:
+    """{"macs": per image, "workers": each variant's start report, "times": {(variant, phase):
+    median seconds}} of model `name`, one fresh worker per variant, the calls interleaved."""
+    with contextlib.ExitStack() as stack:
+        workers = {v: stack.enter_context(Worker(v, threads)) for v in variants}
+        macs = [w.request("setup", model=name, batch=batch)["macs"] for w in workers.values()][0]
+        medians = interleaved(workers, ("train", "infer"), repeats, clock)
+        return {"macs": macs, "workers": {v: w.info for v, w in workers.items()},
+                "times": {key: m["seconds"] for key, m in medians.items()}}
 
 
 # ---------------------------------------------------------------- the report
@@ -204,41 +167,83 @@ def _ratio(a, b):
     return None if a is None or not b else a / b
 
 
-def run(args) -> int:
-    set_threads(args.threads)
-    torch = None if args.no_torch else try_import_torch()
-    t0 = time.perf_counter()
-    gemm = matmul_gflops(clock=CLOCKS[args.clock])
+def worker_line(info: dict) -> str:
+    """How a worker started: its pid, what it imported before tinycnn, speed variables it found."""
+    before = ", ".join(info["loaded_before_tinycnn"]) or "nothing"
+    found = ", ".join(info["speed_env_at_start"]) or "none"
+    return (f"    {LABELS[info['variant']]}: pid {info['pid']}, loaded before tinycnn: {before}; "
+            f"speed variables in its environment: {found}")
+
+
+def print_model(name: str, r: dict, batch: int, gemm: float):
+    """The table of one model: a row per worker, ms, ratio to PyTorch, images/s, % of matmul."""
+    times = r["times"]
+    rows = []
+    for v in r["workers"]:
+        row = [LABELS[v]]
+        for phase, passes in (("train", 3), ("infer", 1)):
+            t, torch_t = times[v, phase], times.get(("torch", phase))
+            gflops = 2 * r["macs"] * batch * passes / t / 1e9
+            row += [t * 1e3, None if v == "torch" else _ratio(t, torch_t), batch / t, 100 * gflops / gemm]
+        rows.append(row)
+    print_table(["library", "train ms", "ratio", "img/s", "% matmul", "infer ms", "ratio", "img/s", "% matmul"],
+                rows, f"{name}: {r['macs'] / 1e6:.1f} MMACs/img; training step (forward + backward + SGD step) "
+                      f"and inference (eval, no_grad); ratio = tinycnn / PyTorch")
+
+
+def print_header(args, gemm: float, torch_note: str):
+    removed = sorted(name for name in os.environ if is_speed_var(name))
     print(f"tinycnn bench models: batch {args.batch}, float32, 3x32x32, {args.threads} threads, "
-          f"median of {args.repeats} runs, {args.clock} clock; NumPy float32 matmul (2048^3): {gemm:.1f} GFLOP/s"
-          + ("" if torch else "; PyTorch not installed: no PyTorch columns"), flush=True)
-    print(load_line(), flush=True)
-    print(f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')} "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}", flush=True)
-    print(flush=True)
-    results = {}
-    for name in args.models:
-        r = results[name] = time_model(name, args.batch, args.repeats, torch, CLOCKS[args.clock])
-        if not args.no_memory:
-            r["mem"] = measure_memory(name, "tinycnn", args.batch, args.threads)
-            r["torch mem"] = measure_memory(name, "torch", args.batch, args.threads) if torch else None
-        print(f"  {name}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
+          f"median of {args.repeats} runs, {args.clock} clock; NumPy float32 matmul (2048^3, own worker): "
+          f"{gemm:.1f} GFLOP/s{torch_note}", flush=True)
+    print(f"command: {args.command_line}", flush=True)
+    print("each library in its own worker process, clean environment (removed here: "
+          f"{', '.join(removed) or 'none'}), default settings except the thread count; calls interleaved", flush=True)
     print(load_line(), flush=True)
     print(flush=True)
 
-    for phase, passes, title in (("train", 3, "Training step (forward + backward + SGD step)"),
-                                 ("infer", 1, "Inference (eval, no_grad forward)")):
-        rows = []
-        for name, r in results.items():
-            ours, theirs = r[phase], r.get(f"torch {phase}")
-            gflops = 2 * r["macs"] * args.batch * passes / ours / 1e9
-            rows.append([name, r["macs"] / 1e6, ours * 1e3, None if theirs is None else theirs * 1e3,
-                         _ratio(ours, theirs), args.batch / ours, None if theirs is None else args.batch / theirs,
-                         gflops, 100 * gflops / gemm])
-        print_table(["model", "MMACs/img", "tinycnn ms", "torch ms", "ratio", "img/s", "torch img/s", "GFLOP/s",
-                     "% matmul"], rows, title)
+
+def run(args) -> int:
+    # find_spec, not an import: the coordinator stays free of torch (it times nothing itself)
+    torch_installed = importlib.util.find_spec("torch") is not None
+    with_torch = torch_installed and not args.no_torch
+    missing = "skipped (--no-torch)" if torch_installed else "is not installed"
+    torch_note = "" if with_torch else f"; PyTorch {missing}: tinycnn columns only"
+    variants = ("numpy-first", "tinycnn-first") + (("torch",) if with_torch else ())
+    t0 = time.perf_counter()
+    try:
+        gemm = matmul_rate(args.threads, args.clock)
+        print_header(args, gemm, torch_note)
+        results = {}
+        for name in args.models:
+            r = results[name] = time_model(name, args.batch, args.repeats, args.threads, variants, args.clock)
+            print(f"  {name}: done ({time.perf_counter() - t0:.0f} s); workers:", flush=True)
+            for info in r["workers"].values():
+                print(worker_line(info), flush=True)
+            print(flush=True)
+            print_model(name, r, args.batch, gemm)
+    except WorkerError as e:
+        print(f"tinycnn bench models: {e}", file=sys.stderr)
+        return 1
+    print_summary(results, with_torch)
     if not args.no_memory:
-        rows = [[name, r["mem"], r["torch mem"], _ratio(r["mem"], r["torch mem"])] for name, r in results.items()]
+        mem = {name: (measure_memory(name, "tinycnn", args.batch, args.threads),
+                      measure_memory(name, "torch", args.batch, args.threads) if with_torch else None)
+               for name in results}
+        rows = [[n, a, b, _ratio(a, b)] for n, (a, b) in mem.items()]
         print_table(["model", "tinycnn MiB", "torch MiB", "ratio"], rows,
-                    "Peak memory of training (peak RSS above the RSS after imports, one process per library)")
+                    "Peak memory of training (peak RSS above the RSS before the model; a fresh worker per library, "
+                    "tinycnn: numpy first)")
+    print(load_line(), flush=True)
     return 0
+
+
+def print_summary(results: dict, with_torch: bool):
+    """The ratios of all models in one table (tinycnn / PyTorch; below 1: tinycnn faster)."""
+    if not with_torch:
+        return
+    rows = [[name, *(r["times"][v, phase] / r["times"]["torch", phase]
+                     for phase in ("train", "infer") for v in ("numpy-first", "tinycnn-first"))]
+            for name, r in results.items()]
+    print_table(["model", "train, numpy first", "train, tinycnn first", "infer, numpy first", "infer, tinycnn first"],
+                rows, "Ratios tinycnn / PyTorch (below 1: tinycnn faster)")
