@@ -16,7 +16,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullFormatter
-from _common import binomial_se, setup, shipped_table
+from _common import setup, shipped_table
 
 import tinycnn
 from tinycnn import models, nn
@@ -169,8 +169,7 @@ mobile_runs = shipped_table(sweep + ["mobilenet_v1_cifar_0125_standard"])
 def difference(a: str, b: str) -> str:
     """a - b in points with the test-set standard error of the difference (one seed each)."""
     ia, ib = mobile_runs[a], mobile_runs[b]
-    se = 100 * np.hypot(binomial_se(ia["test_accuracy"] / 100, ia["test_images"]),
-                        binomial_se(ib["test_accuracy"] / 100, ib["test_images"]))
+    se = np.hypot(ia["standard_error"], ib["standard_error"])  # the manifest's, in points
     return (f"{a} - {b}: {ia['test_accuracy'] - ib['test_accuracy']:+.2f} points ± {se:.2f} "
             f"for {ia['macs'] / ib['macs']:.2f}x the MACs")
 

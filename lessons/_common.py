@@ -37,6 +37,8 @@ LESSONS_DIR = Path(__file__).resolve().parent
 if str(LESSONS_DIR.parent) not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(LESSONS_DIR.parent))
 
+from tinycnn.atomic_file import save_figure  # noqa: E402
+
 
 @dataclass
 class Run:
@@ -61,7 +63,7 @@ class Run:
     def savefig(self, fig, name: str) -> Path:
         """Save `fig` as <out>/<lesson>_<name>.png, close it and print the path."""
         path = self.out / f"{self.lesson}_{name}.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        save_figure(fig, path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         print(f"saved figure: {path}")
         return path
