@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numba
 import numpy as np
 
+from tinycnn.kernels import reuse
+
 # A product below this many multiply-adds runs on the calling thread alone: handing a
 # block to another thread costs tens of microseconds.
 SPLIT_MIN_MACS = 1 << 22
@@ -123,7 +125,7 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndar
     axes broadcast), computed on tinycnn's threads with OpenBLAS at one thread each."""
     if out is None:
         shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
-        out = np.empty(shape, dtype=np.result_type(a, b))
+        out = reuse.empty(shape, np.result_type(a, b))
     macs = out.size * a.shape[-1]
     parts = min(numba.get_num_threads(), max(1, macs // SPLIT_MIN_MACS))
     with _openblas_single_threaded():

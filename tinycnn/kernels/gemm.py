@@ -6,6 +6,7 @@ in, Ho x Wo out, P = N*Ho*Wo output pixels (the columns of im2col's matrix).
 """
 import numpy as np
 
+from tinycnn.kernels import reuse
 from tinycnn.kernels.blas import gemm
 
 # ---------------------------------------------------------------- scratch memory
@@ -41,7 +42,7 @@ def from_channels_first(a, bias=None):
     copy adds it). Always a copy: with N == 1 np.ascontiguousarray would return the scratch
     memory itself, which the next convolution overwrites while the result may still be in use."""
     C, N, H, W = a.shape
-    out = np.empty((N, C, H, W), dtype=a.dtype)
+    out = reuse.empty((N, C, H, W), a.dtype)
     if bias is None:
         np.copyto(out, a.transpose(1, 0, 2, 3))
     else:
