@@ -17,7 +17,7 @@ class Add(Function):
 
 class Sub(Function):
     def forward(self, a, b):
-        return a - b
+        return reuse.apply(np.subtract, a, b)
 
     def backward(self, grad):
         return grad, -grad
@@ -26,12 +26,12 @@ class Sub(Function):
 class Mul(Function):
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return a * b
+        return reuse.apply(np.multiply, a, b)
 
     def backward(self, grad):
         a, b = self.saved_tensors
         need_a, need_b = self.needs_input_grad
-        return (grad * b if need_a else None), (grad * a if need_b else None)
+        return (reuse.apply(np.multiply, grad, b) if need_a else None), (reuse.apply(np.multiply, grad, a) if need_b else None)
 
 
 class Div(Function):
