@@ -1,15 +1,6 @@
 """tinycnn: a from-scratch deep-learning framework in NumPy and Numba for
 learning how modern CNN architectures work."""
-import os
-
-# NumPy's OpenBLAS keeps its idle threads spinning for 2^28 cycles after every matrix
-# product; tinycnn follows each product with Numba kernels, which then find the cores taken.
-# 2^4 cycles lets them sleep at once (the figures: docs/PERFORMANCE.md).
-# OpenBLAS reads this when it loads, so it only works if NumPy was not imported first; an
-# explicit setting is kept.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 from tinycnn.tensor import DEFAULT_DTYPE, Function, Tensor, enable_grad, inference_mode, is_grad_enabled, no_grad  # noqa: I001
 from tinycnn.tensor import set_grad_enabled
@@ -50,11 +41,9 @@ from tinycnn import nn  # noqa: E402
 from tinycnn import optim  # noqa: E402
 from tinycnn.summary import count_params, summary  # noqa: E402  (the function shadows the module name)
 from tinycnn.threads import apply_env as _apply_thread_env, get_num_threads, set_num_threads  # noqa: E402
-
-from tinycnn.allocator import apply_env as _apply_allocator_env  # noqa: E402
+from tinycnn.allocator import keep_freed_memory  # noqa: E402  (a call; importing it changes nothing)
 
 _apply_thread_env()  # TINYCNN_NUM_THREADS
-_apply_allocator_env()  # freed memory kept for reuse, unless TINYCNN_KEEP_FREED_MEMORY=0
 
 float32 = np.float32
 float64 = np.float64

@@ -120,7 +120,7 @@ batch = run.pick(4, smoke=2, full=16)
 repeats = run.pick(7, smoke=2, full=11)
 timed = run.pick(shapes[:4], smoke=shapes[:1], full=shapes[:5])
 torch = try_import_torch()
-threads = tinycnn.get_num_threads()  # {"blas": n, "numba": n}
+threads = tinycnn.get_num_threads()
 tinycnn.set_num_threads(1)  # one thread: CPU time is the work (see above); restored after the timings
 if torch is not None:
     torch.set_num_threads(1)
@@ -176,7 +176,7 @@ for M, N, k, D in timed:
     rows.append(dict(shape=(M, N, k, D), t=t, cpu=cpu, macs=macs, ai=ai))
 
 
-tinycnn.set_num_threads(threads["numba"])
+tinycnn.set_num_threads(threads)
 clock = "cpu"  # the rates and shares below use the one thread's CPU time
 
 

@@ -2,9 +2,10 @@
 
 Each library runs in a worker process of its own (tinycnn/bench/worker.py), started with the
 user's environment minus the variables that tune speed, with the library's default settings
-except the thread count (--threads, set through the library's API). tinycnn runs twice, in a
-worker that imports numpy (and matplotlib) first and in one that imports tinycnn first: some of
-its settings take effect only before NumPy loads. The coordinator (this process) only sends
+except the thread count (--threads, set through the library's API). tinycnn runs three times:
+in a worker that imports numpy (and matplotlib) first, in one that imports tinycnn first (the
+two should agree: `import tinycnn` changes nothing in the process), and as the `tinycnn` command
+runs (tinycnn first, then `tinycnn.keep_freed_memory()`). The coordinator (this process) only sends
 requests and collects the times.
 
 For each model (batch --batch, float32, 32x32 inputs), fresh workers:
@@ -45,6 +46,9 @@ MODELS = {  # benchmark name -> registered model
     "densenet-bc-100": "densenet_bc_100_12",
     "efficientnet-b0": "efficientnet_b0_cifar",
 }
+# a plain script importing numpy first, one importing tinycnn first, and the `tinycnn` command
+# (tinycnn first, then keep_freed_memory())
+TINYCNN_VARIANTS = ("numpy-first", "tinycnn-first", "cli")
 SGD_ARGS = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
 
@@ -209,7 +213,7 @@ def run(args) -> int:
     with_torch = torch_installed and not args.no_torch
     missing = "skipped (--no-torch)" if torch_installed else "is not installed"
     torch_note = "" if with_torch else f"; PyTorch {missing}: tinycnn columns only"
-    variants = ("numpy-first", "tinycnn-first") + (("torch",) if with_torch else ())
+    variants = TINYCNN_VARIANTS + (("torch",) if with_torch else ())
     t0 = time.perf_counter()
     try:
         gemm = matmul_rate(args.threads, args.clock)
@@ -243,7 +247,8 @@ def print_summary(results: dict, with_torch: bool):
     if not with_torch:
         return
     rows = [[name, *(r["times"][v, phase] / r["times"]["torch", phase]
-                     for phase in ("train", "infer") for v in ("numpy-first", "tinycnn-first"))]
+                     for phase in ("train", "infer") for v in TINYCNN_VARIANTS)]
             for name, r in results.items()]
-    print_table(["model", "train, numpy first", "train, tinycnn first", "infer, numpy first", "infer, tinycnn first"],
+    short = {"numpy-first": "numpy first", "tinycnn-first": "tinycnn first", "cli": "command"}
+    print_table(["model", *(f"{phase}, {short[v]}" for phase in ("train", "infer") for v in TINYCNN_VARIANTS)],
                 rows, "Ratios tinycnn / PyTorch (below 1: tinycnn faster)")

@@ -4,14 +4,12 @@ The coordinator (tinycnn/bench/workers.py) starts one per library and import ord
 clean environment, so that each library runs as in a user's own script:
 - "numpy-first": imports numpy and matplotlib (if installed) before tinycnn, as the lessons,
   the tests and most notebooks do;
-- "tinycnn-first": imports tinycnn before anything else, as the `tinycnn` command does;
+- "tinycnn-first": imports tinycnn before anything else;
+- "cli": as the `tinycnn` command runs: tinycnn first, then `tinycnn.keep_freed_memory()`;
 - "torch": imports torch (and numpy, for the inputs) first. It imports tinycnn afterwards, only to
   build the PyTorch twin (`tinycnn.interop.to_torch`, same weights): the twin's classes are made
-  at run time and cannot be loaded without tinycnn. That import changes two process-wide things
-  (tinycnn/__init__.py, allocator.py); neither reaches torch here: OPENBLAS_THREAD_TIMEOUT is set
-  after every BLAS has loaded (and is removed again), and glibc's malloc settings are skipped
-  (TINYCNN_KEEP_FREED_MEMORY=0 for that import only), so torch keeps glibc's defaults. Numba is
-  loaded but runs no kernel, so its thread pool never starts.
+  at run time and cannot be loaded without tinycnn. `import tinycnn` changes nothing
+  process-wide, and Numba is loaded but runs no kernel, so its thread pool never starts.
 Each library keeps its default settings except the thread count, set at run time through its
 API (`tinycnn.set_num_threads`, `torch.set_num_threads`).
 
@@ -28,12 +26,12 @@ import time
 import traceback
 
 # Variables that change a library's speed; a user's script does not have them (SPEED_ENV_PREFIX
-# covers tinycnn's own: TINYCNN_NUM_THREADS, TINYCNN_KEEP_FREED_MEMORY).
+# covers tinycnn's own, TINYCNN_NUM_THREADS).
 SPEED_ENV = ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
              "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SPEED_ENV_PREFIX = "TINYCNN_"
 NOT_SPEED_ENV = ("TINYCNN_DATA",)  # where the datasets live: kept
-VARIANTS = ("numpy-first", "tinycnn-first", "torch")
+VARIANTS = ("numpy-first", "tinycnn-first", "cli", "torch")
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
@@ -54,27 +52,16 @@ def import_libraries(variant: str, threads: int) -> dict:
         import numpy  # noqa: F401
 
         torch.set_num_threads(threads)
-    elif variant != "tinycnn-first":
+    elif variant not in ("tinycnn-first", "cli"):
         raise ValueError(f"unknown worker variant {variant!r} (one of {', '.join(VARIANTS)})")
     before = [m for m in ("numpy", "matplotlib", "torch") if m in sys.modules]
-    if variant == "torch":
-        _import_tinycnn_for_the_twin()
-    else:
-        import tinycnn
+    import tinycnn
 
+    if variant != "torch":
         tinycnn.set_num_threads(threads)
+    if variant == "cli":
+        tinycnn.keep_freed_memory()
     return {"loaded_before_tinycnn": before}
-
-
-def _import_tinycnn_for_the_twin():
-    """`import tinycnn` in the torch worker without its process-wide settings (see the docstring)."""
-    had_timeout = "OPENBLAS_THREAD_TIMEOUT" in os.environ
-    os.environ["TINYCNN_KEEP_FREED_MEMORY"] = "0"
-    import tinycnn  # noqa: F401
-
-    del os.environ["TINYCNN_KEEP_FREED_MEMORY"]
-    if not had_timeout:
-        os.environ.pop("OPENBLAS_THREAD_TIMEOUT", None)
 
 
 class Server:

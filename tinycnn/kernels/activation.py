@@ -11,6 +11,7 @@ tests check that they agree.
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels import reuse
 from tinycnn.kernels.exp32 import ONE, exp_nonpositive
 from tinycnn.kernels.launch import launch
 
@@ -102,14 +103,14 @@ def _flat(a, dtype):
 
 
 def _unary(kernel, x, *constants):
-    out = np.empty(x.shape, x.dtype)
+    out = reuse.empty(x.shape, x.dtype)
     launch(kernel, x.size, _flat(x, x.dtype), out.reshape(-1), *constants)
     return out
 
 
 def _binary(kernel, grad, saved, *constants):
     """dx = kernel(grad, saved), both flattened to saved's dtype; dx has saved's shape."""
-    dx = np.empty(saved.shape, saved.dtype)
+    dx = reuse.empty(saved.shape, saved.dtype)
     launch(kernel, saved.size, _flat(grad, saved.dtype), _flat(saved, saved.dtype), dx.reshape(-1), *constants)
     return dx
 

@@ -19,6 +19,8 @@ than the kernel. The figures: docs/PERFORMANCE.md.
 import numpy as np
 from numba import njit
 
+from tinycnn.kernels import reuse
+
 # reassociation lets LLVM vectorise the reductions; NaN/inf semantics are kept
 _FASTMATH = {"reassoc", "contract"}
 
@@ -87,7 +89,7 @@ def batch_norm_train_forward(x, weight, bias, eps):
     var = np.maximum(ss / count - mu * mu, 0.0)
     scale = weight / np.sqrt(var + eps)  # out = x * scale + offset
     offset = bias - mean * scale
-    out = np.empty_like(x)
+    out = reuse.empty_like(x)
     _affine(x, scale.astype(x.dtype), offset.astype(x.dtype), out)
     return out, mean, var
 
@@ -107,7 +109,7 @@ def batch_norm_train_forward_reference(x, weight, bias, eps):
 def batch_norm_affine(x, scale, offset):
     """out = x * scale + offset per channel; x: (N, C, M), scale, offset: (C,)
     of x's dtype. The eval-mode forward."""
-    out = np.empty_like(x)
+    out = reuse.empty_like(x)
     _affine(x, scale, offset, out)
     return out
 
@@ -126,7 +128,7 @@ def batch_norm_eval_backward(x, grad, mean, inv_std, scale):
     dbias = sum(grad) (C,) float64, with x_hat = (x - mean) * inv_std.
     """
     dbias, sum_g_xc = _channel_sums(x, grad, mean.astype(np.float64), np.zeros(x.shape[1]))
-    dx = np.empty_like(x)
+    dx = reuse.empty_like(x)
     _affine(grad, scale, np.zeros_like(scale), dx)
     return dx, sum_g_xc * inv_std, dbias
 
@@ -158,7 +160,7 @@ def batch_norm_backward(x, grad, mean, inv_std, weight):
     k = weight * inv_std
     a = -k * inv_std * dgamma / count
     b = -k * dbeta / count - a * mean
-    dx = np.empty_like(x)
+    dx = reuse.empty_like(x)
     _affine3(x, grad, a.astype(x.dtype), k.astype(x.dtype), b.astype(x.dtype), dx)
     return dx, dgamma, dbeta
 

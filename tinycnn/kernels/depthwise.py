@@ -17,6 +17,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels import reuse
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.launch import launch
 
@@ -273,7 +274,7 @@ def depthwise_forward(x, weight, geometry: ConvGeometry):
     C_out, kh, kw = weight.shape
     _, _, sh, sw, ph, pw, dh, dw = geometry
     Ho, Wo = geometry.output_size(H, W)
-    out = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    out = reuse.empty((N, C_out, Ho, Wo), x.dtype)
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
     if sh == sw == 1:
         k = _stack(N, H, W, ph, pw)
@@ -292,7 +293,7 @@ def depthwise_backward(grad, x_or_shape, weight, need_x, need_w, geometry: ConvG
     _, _, sh, sw, ph, pw, dh, dw = geometry
     dummy = np.empty((1, 1, 1, 1), dtype=grad.dtype)
     x = np.ascontiguousarray(x_or_shape) if need_w else dummy
-    gx = np.empty(shape, dtype=grad.dtype) if need_x else dummy
+    gx = reuse.empty(shape, grad.dtype) if need_x else dummy
     grad, weight = np.ascontiguousarray(grad), np.ascontiguousarray(weight)
     if sh == sw == 1:
         k = _stack(N, H, W, ph, pw)

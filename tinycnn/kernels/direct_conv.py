@@ -46,6 +46,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels import reuse
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.launch import launch
 
@@ -194,7 +195,7 @@ def _weight_grad(xp, gq, parts, Wp, L, dh, dw, per_group, zero):
 def _stacked(x, layout, top, left, channels):
     """x: (N, C, H, W) -> (ceil(N/k), channels, Hq*Wp): padded, stacked, flat planes."""
     N = x.shape[0]
-    out = np.empty((-(-N // layout.k), channels, layout.Hq, layout.Wp), dtype=x.dtype)
+    out = reuse.empty((-(-N // layout.k), channels, layout.Hq, layout.Wp), x.dtype)
     launch(_stack_planes, out.size, np.ascontiguousarray(x), out, layout.k, layout.Hp, top, left)
     return out.reshape(out.shape[0], channels, -1)
 
@@ -307,7 +308,7 @@ class Direct:
         w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=x.dtype)  # whole blocks of 4 channels
         w[:C_out] = weight
         per_group = C_out // groups if groups > 1 else w.shape[0]
-        out = np.empty((N, C_out, lay.Ho, lay.Wo), dtype=x.dtype)
+        out = reuse.empty((N, C_out, lay.Ho, lay.Wo), x.dtype)
         launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.Hp, lay.Wp, lay.L,
                geometry.dh, geometry.dw, per_group)
         return out

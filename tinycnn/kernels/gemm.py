@@ -6,6 +6,9 @@ in, Ho x Wo out, P = N*Ho*Wo output pixels (the columns of im2col's matrix).
 """
 import numpy as np
 
+from tinycnn.kernels import reuse
+from tinycnn.kernels.blas import gemm
+
 # ---------------------------------------------------------------- scratch memory
 
 _scratch_buffers: dict = {}
@@ -39,7 +42,7 @@ def from_channels_first(a, bias=None):
     copy adds it). Always a copy: with N == 1 np.ascontiguousarray would return the scratch
     memory itself, which the next convolution overwrites while the result may still be in use."""
     C, N, H, W = a.shape
-    out = np.empty((N, C, H, W), dtype=a.dtype)
+    out = reuse.empty((N, C, H, W), a.dtype)
     if bias is None:
         np.copyto(out, a.transpose(1, 0, 2, 3))
     else:
@@ -56,8 +59,8 @@ def weight_grad(gT, cols):
     one goes first.
     """
     if cols.shape[1] >= gT.shape[1]:
-        return np.matmul(cols, gT.transpose(0, 2, 1)).transpose(0, 2, 1)  # (G, K, C_out/G) -> (G, C_out/G, K)
-    return np.matmul(gT, cols.transpose(0, 2, 1))                        # (G, C_out/G, K)
+        return gemm(cols, gT.transpose(0, 2, 1)).transpose(0, 2, 1)  # (G, K, C_out/G) -> (G, C_out/G, K)
+    return gemm(gT, cols.transpose(0, 2, 1))                        # (G, C_out/G, K)
 
 
 # ---------------------------------------------------------------- the 1x1 path
@@ -100,8 +103,8 @@ class Pointwise:
         """x: (N, C, H, W); weight: (C_out, C/G, 1, 1) -> (N, C_out, H, W)."""
         N, C, H, W = x.shape
         C_out, Cg, G = weight.shape[0], weight.shape[1], groups
-        out = np.matmul(weight.reshape(G, C_out // G, Cg),                  # (G, C_out/G, C/G)
-                        x.reshape(N, G, Cg, H * W))                         # (N, G, C/G, H*W)
+        out = gemm(weight.reshape(G, C_out // G, Cg),                       # (G, C_out/G, C/G)
+                   x.reshape(N, G, Cg, H * W))                              # (N, G, C/G, H*W)
         return out.reshape(N, C_out, H, W)                                   # (N, G, C_out/G, H*W) -> (N, C_out, H, W)
 
     def grad_input(self, grad, weight, x_shape, geometry, groups):
@@ -110,7 +113,7 @@ class Pointwise:
         G, Cg = groups, weight.shape[1]
         w = weight.reshape(G, C_out // G, Cg)                                # (G, C_out/G, C/G)
         g = grad.reshape(N, G, C_out // G, H * W)                            # (N, G, C_out/G, H*W)
-        return np.matmul(w.transpose(0, 2, 1), g).reshape(x_shape)           # (N, G, C/G, H*W) -> (N, C, H, W)
+        return gemm(w.transpose(0, 2, 1), g).reshape(x_shape)                # (N, G, C/G, H*W) -> (N, C, H, W)
 
     def grad_weight(self, grad, x, geometry, groups):
         """grad: (N, C_out, H, W); x: (N, C, H, W) -> (C_out, C/G, 1, 1)."""
@@ -119,7 +122,7 @@ class Pointwise:
         if P >= BATCHED_WEIGHT_GRAD_MIN_PIXELS:
             g = grad.reshape(N, G, C_out // G, P)                            # (N, G, C_out/G, H*W)
             xs = x.reshape(N, G, Cg, P)                                      # (N, G, C/G, H*W)
-            gw = np.matmul(g, xs.transpose(0, 1, 3, 2)).sum(axis=0)          # (N, G, C_out/G, C/G) -> (G, C_out/G, C/G)
+            gw = gemm(g, xs.transpose(0, 1, 3, 2)).sum(axis=0)               # (N, G, C_out/G, C/G) -> (G, C_out/G, C/G)
         else:
             gT = channels_first(grad, "gT").reshape(G, C_out // G, N * P)   # (G, C_out/G, N*H*W)
             cols = channels_first(x, "cols").reshape(G, Cg, N * P)          # (G, C/G, N*H*W)

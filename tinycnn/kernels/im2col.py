@@ -18,6 +18,7 @@ convolution uses. Tests check that they agree.
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels import reuse
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.launch import launch
 
@@ -136,7 +137,7 @@ def col2im(cols, x_shape, geometry: ConvGeometry):
     """Numba col2im. cols: (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), summing overlapping taps."""
     N, C, H, W = x_shape
     Ho, Wo = geometry.output_size(H, W)
-    x = np.empty(x_shape, dtype=cols.dtype)
+    x = reuse.empty(x_shape, cols.dtype)
     cols6 = np.ascontiguousarray(cols).reshape(C, geometry.kh, geometry.kw, N, Ho, Wo)
     launch(_col2im, cols.size, cols6, x, *geometry)
     return x

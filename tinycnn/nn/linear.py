@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from tinycnn.kernels.blas import gemm
 from tinycnn.nn import init
 from tinycnn.nn.module import Module, Parameter
 from tinycnn.tensor import DEFAULT_DTYPE, Function, Tensor
@@ -15,7 +16,7 @@ class LinearFunction(Function):
 
     def forward(self, x, weight, bias=None):
         self.save_for_backward(x, weight)
-        out = x @ weight.T  # (*, out)
+        out = gemm(x.reshape(-1, x.shape[-1]), weight.T).reshape(*x.shape[:-1], -1)  # (*, out)
         if bias is not None:
             out += bias
         return out
@@ -24,8 +25,8 @@ class LinearFunction(Function):
         x, weight = self.saved_tensors
         need = self.needs_input_grad
         g2 = grad.reshape(-1, grad.shape[-1])  # (M, out), M = prod(*)
-        grad_x = grad @ weight if need[0] else None  # (*, in)
-        grad_w = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None  # (out, in)
+        grad_x = gemm(g2, weight).reshape(*grad.shape[:-1], -1) if need[0] else None  # (*, in)
+        grad_w = gemm(g2.T, x.reshape(-1, x.shape[-1])) if need[1] else None  # (out, in)
         if len(need) == 2:
             return grad_x, grad_w
         return grad_x, grad_w, (g2.sum(axis=0) if need[2] else None)  # grad_b: (out,)

@@ -192,6 +192,17 @@ class Module:
         for _, m in self.named_modules():
             yield m
 
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at the dotted path `target` ("" is self), e.g. "layer1.0.conv1"."""
+        module = self
+        for i, name in enumerate(target.split(".") if target else []):
+            child = module._modules.get(name)
+            if child is None:
+                raise AttributeError(f"get_submodule: {type(module).__name__} at "
+                                     f"{'.'.join(target.split('.')[:i]) or 'the top'} has no submodule {name!r}")
+            module = child
+        return module
+
     def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         seen = set()
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]

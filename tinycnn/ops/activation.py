@@ -2,13 +2,14 @@
 import numpy as np
 
 from tinycnn.kernels import activation as kernels
+from tinycnn.kernels import reuse
 from tinycnn.ops.shape import _dim
 from tinycnn.tensor import Function
 
 
 class ReLU(Function):
     def forward(self, x):
-        out = np.maximum(x, 0)
+        out = np.maximum(x, 0, out=reuse.empty_like(x))
         self.save_for_backward(out)
         return out
 
@@ -22,7 +23,7 @@ class ReLU6(Function):
     output is kept alive by the next layer anyway (x can be freed)."""
 
     def forward(self, x):
-        out = np.clip(x, 0, 6)
+        out = np.clip(x, 0, 6, out=reuse.empty_like(x))
         self.save_for_backward(out)
         return out
 

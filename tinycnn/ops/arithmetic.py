@@ -2,12 +2,14 @@
 back to each input's shape."""
 import numpy as np
 
+from tinycnn.kernels import reuse
+from tinycnn.kernels.blas import gemm
 from tinycnn.tensor import Function, Tensor
 
 
 class Add(Function):
     def forward(self, a, b):
-        return a + b
+        return reuse.apply(np.add, a, b)
 
     def backward(self, grad):
         return grad, grad
@@ -15,7 +17,7 @@ class Add(Function):
 
 class Sub(Function):
     def forward(self, a, b):
-        return a - b
+        return reuse.apply(np.subtract, a, b)
 
     def backward(self, grad):
         return grad, -grad
@@ -24,12 +26,12 @@ class Sub(Function):
 class Mul(Function):
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return a * b
+        return reuse.apply(np.multiply, a, b)
 
     def backward(self, grad):
         a, b = self.saved_tensors
         need_a, need_b = self.needs_input_grad
-        return (grad * b if need_a else None), (grad * a if need_b else None)
+        return (reuse.apply(np.multiply, grad, b) if need_a else None), (reuse.apply(np.multiply, grad, a) if need_b else None)
 
 
 class Div(Function):
@@ -86,7 +88,7 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return a @ b
+        return gemm(a, b) if a.ndim >= 2 and b.ndim >= 2 else a @ b
 
     def backward(self, grad):
         a, b = self.saved_tensors
@@ -99,14 +101,14 @@ class MatMul(Function):
             g = np.expand_dims(g, -2)  # (..., 1, N)
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = g @ np.swapaxes(b2, -1, -2)  # (..., M, K)
+            ga = gemm(g, np.swapaxes(b2, -1, -2))  # (..., M, K)
             if a.ndim == 1:
                 ga = ga[..., 0, :]  # (..., K)
         if self.needs_input_grad[1]:
             if b2.ndim == 2 and g.ndim > 2:  # shared weight: fold the batch axes into M
-                gb = a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])  # (K, N)
+                gb = gemm(a2.reshape(-1, a2.shape[-1]).T, g.reshape(-1, g.shape[-1]))  # (K, N)
             else:
-                gb = np.swapaxes(a2, -1, -2) @ g  # (..., K, N)
+                gb = gemm(np.swapaxes(a2, -1, -2), g)  # (..., K, N)
             if b.ndim == 1:
                 gb = gb[..., 0]  # (..., K)
         return ga, gb

@@ -25,6 +25,7 @@ import functools
 
 import numpy as np
 
+from tinycnn.kernels.blas import gemm
 from tinycnn.kernels.depthwise import Depthwise
 from tinycnn.kernels.direct_conv import Direct, input_grad_as_conv, input_grad_is_a_conv
 from tinycnn.kernels.geometry import ConvGeometry
@@ -46,7 +47,7 @@ def _im2col_conv(x, weight, geometry, groups, *bias):
     K, P = Cg * kh * kw, N * Ho * Wo
     cols = im2col(x, geometry, out=scratch("cols", G * K * P, x.dtype))    # (C*kh*kw, N*Ho*Wo)
     y = scratch("y", C_out * P, x.dtype).reshape(G, C_out // G, P)
-    np.matmul(weight.reshape(G, C_out // G, K), cols.reshape(G, K, P), out=y)  # (G, C_out/G, N*Ho*Wo)
+    gemm(weight.reshape(G, C_out // G, K), cols.reshape(G, K, P), out=y)   # (G, C_out/G, N*Ho*Wo)
     return from_channels_first(y.reshape(C_out, N, Ho, Wo), *bias)          # (N, C_out, Ho, Wo)
 
 
@@ -76,7 +77,7 @@ class Conv2dFunction(Function):
             gx = _im2col_conv(grad, *input_grad_as_conv(weight, self.geometry, G), G)  # (N, C, H, W)
         elif need_x:  # dX = col2im(W^T @ dY), in the columns' memory (used up)
             w = weight.reshape(G, C_out // G, K)                             # (G, C_out/G, K)
-            np.matmul(w.transpose(0, 2, 1), gT, out=cols.reshape(G, K, -1))  # (G, K, P)
+            gemm(w.transpose(0, 2, 1), gT, out=cols.reshape(G, K, -1))       # (G, K, P)
             gx = col2im(cols.reshape(G * K, -1), x.shape, self.geometry)     # (N, C, H, W)
         return (gx, gw, grad.sum(axis=(0, 2, 3))) if self.has_bias else (gx, gw)
 

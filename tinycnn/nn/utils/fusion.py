@@ -1,0 +1,120 @@
+"""BatchNorm folded into the convolution before it, for inference.
+
+In eval mode a BatchNorm is an affine map per channel, y = (x - mean) / sqrt(var + eps) * gamma
++ beta, and so is the convolution before it along its output channels; the two compose into one
+convolution with scaled weights and a new bias, which saves the BatchNorm's pass over memory:
+
+    s = gamma / sqrt(var + eps)            (C_out,)
+    W' = W * s[:, None, None, None]         (C_out, C/G, kh, kw)
+    b' = (b - mean) * s + beta              (C_out,)
+
+`fuse_conv_bn_weights` and `fuse_conv_bn_eval` are torch.nn.utils.fusion's. `fuse(model,
+example_input)` folds every such pair of a whole model, like
+torch.fx.experimental.optimization.fuse: where torch.fx traces the model symbolically, here one
+forward pass of `example_input` shows which BatchNorm reads which convolution's output, and
+that nothing else reads it.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from tinycnn.nn.batchnorm import BatchNorm2d
+from tinycnn.nn.conv import Conv2d
+from tinycnn.nn.linear import Identity
+from tinycnn.nn.module import Module, Parameter
+from tinycnn.tensor import Tensor, no_grad, set_profiler
+
+
+def fuse_conv_bn_weights(conv_w, conv_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b):
+    """(W', b') of the convolution that computes conv followed by an eval-mode BatchNorm, as
+    Parameters in the convolution's dtype (computed in float64). conv_b, bn_w and bn_b may be
+    None (no bias, affine=False)."""
+    dtype = conv_w.dtype
+    w = np.asarray(conv_w, dtype=np.float64)
+    c_out = w.shape[0]
+    b = np.zeros(c_out) if conv_b is None else np.asarray(conv_b, dtype=np.float64)
+    gamma = np.ones(c_out) if bn_w is None else np.asarray(bn_w, dtype=np.float64)
+    beta = np.zeros(c_out) if bn_b is None else np.asarray(bn_b, dtype=np.float64)
+    s = gamma / np.sqrt(np.asarray(bn_rv, dtype=np.float64) + bn_eps)          # (C_out,)
+    fused_w = w * s.reshape(-1, *([1] * (w.ndim - 1)))                         # (C_out, C/G, kh, kw)
+    fused_b = (b - np.asarray(bn_rm, dtype=np.float64)) * s + beta             # (C_out,)
+    return Parameter(fused_w.astype(dtype)), Parameter(fused_b.astype(dtype))
+
+
+def fuse_conv_bn_eval(conv: Conv2d, bn: BatchNorm2d) -> Conv2d:
+    """A new Conv2d computing bn(conv(x)) of the eval-mode pair (both left unchanged)."""
+    if conv.training or bn.training:
+        raise ValueError("fuse_conv_bn_eval: fusion is only for eval mode (call .eval() on both modules)")
+    if bn.running_mean is None:
+        raise ValueError("fuse_conv_bn_eval: the BatchNorm keeps no running statistics (track_running_stats=False)")
+    if bn.num_features != conv.out_channels:
+        raise ValueError(f"fuse_conv_bn_eval: the BatchNorm has {bn.num_features} features, "
+                         f"the convolution {conv.out_channels} output channels")
+    fused = copy.deepcopy(conv)
+    value = lambda p: None if p is None else p.data  # noqa: E731
+    fused.weight, fused.bias = fuse_conv_bn_weights(conv.weight.data, value(conv.bias), bn.running_mean,
+                                                    bn.running_var, bn.eps, value(bn.weight), value(bn.bias))
+    return fused
+
+
+class _Reads:
+    """Counts, during a forward pass, how many ops read each array (by identity)."""
+
+    def __init__(self):
+        self.count, self.keep = {}, []
+
+    def forward(self, fn, arrays, constants):
+        for a in arrays:
+            self.count[id(a)] = self.count.get(id(a), 0) + 1
+        self.keep.append(arrays)  # keeps the ids unique while the pass runs
+        return fn.forward(*arrays, **constants)
+
+
+def _trace(model: Module, example_input) -> list:
+    """[(conv name, bn name)] of the pairs whose BatchNorm alone reads the convolution's output."""
+    names = {id(m): name for name, m in model.named_modules()}
+    calls, hooks, reads = [], [], _Reads()
+    for m in model.modules():
+        if isinstance(m, Conv2d | BatchNorm2d):
+            hooks.append(m.register_forward_hook(lambda mod, args, out: calls.append((mod, args[0], out))))
+    set_profiler(reads)
+    try:
+        with no_grad():
+            result = model(example_input)
+    finally:
+        set_profiler(None)
+        for h in hooks:
+            h.remove()
+    outputs = {id(t.data) for t in (result if isinstance(result, tuple | list) else (result,)) if isinstance(t, Tensor)}
+    called = {}
+    for mod, _, _ in calls:
+        called[id(mod)] = called.get(id(mod), 0) + 1
+    pairs, made_by = [], {id(out.data): mod for mod, _, out in calls if isinstance(mod, Conv2d)}
+    for mod, x, _ in calls:
+        conv = made_by.get(id(x.data)) if isinstance(mod, BatchNorm2d) else None
+        if (conv is not None and called[id(conv)] == called[id(mod)] == 1 and reads.count.get(id(x.data)) == 1
+                and id(x.data) not in outputs and mod.running_mean is not None):
+            pairs.append((names[id(conv)], names[id(mod)]))
+    return pairs
+
+
+def _set(model: Module, name: str, module: Module):
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, module)
+
+
+def fuse(model: Module, example_input, inplace: bool = False) -> Module:
+    """The eval-mode `model` with each BatchNorm2d that alone reads a Conv2d's output folded
+    into that convolution (the BatchNorm becomes an Identity). `example_input`: a batch the
+    model takes, e.g. tinycnn.zeros(1, 3, 32, 32), run once to find the pairs. A copy unless
+    `inplace`; the result computes the same function to float32 rounding."""
+    if model.training:
+        raise ValueError("fuse: fusion is only for eval mode (call model.eval() first)")
+    fused = model if inplace else copy.deepcopy(model)
+    for conv_name, bn_name in _trace(fused, example_input):
+        conv, bn = fused.get_submodule(conv_name), fused.get_submodule(bn_name)
+        _set(fused, conv_name, fuse_conv_bn_eval(conv, bn))
+        _set(fused, bn_name, Identity())
+    return fused
