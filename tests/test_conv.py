@@ -237,7 +237,7 @@ def test_module_matches_torch_with_copied_weights():
     ((3, 4, 8, 9), (6, 2, 1, 1), 2, 0, "pointwise"),   # batched per-image weight gradient
     ((2, 4, 3, 3), (6, 4, 1, 1), 1, 0, "im2col"),      # 1x1 on images below 4x4 pixels
     ((3, 4, 5, 17), (5, 4, 3, 3), 1, 1, "direct"),     # 3x3 stride 1
-    ((2, 4, 5, 7), (6, 2, 3, 3), 2, 1, "im2col"),      # 3x3 stride 1, groups of 2 and 3 channels
+    ((2, 4, 5, 7), (6, 2, 3, 3), 2, 1, "direct"),      # 3x3 stride 1, groups of 2 and 3 channels (padded to 4)
     ((2, 8, 5, 7), (8, 4, 3, 3), 2, 1, "direct"),      # 3x3 stride 1, groups of 4 channels
     ((1, 256, 3, 3), (129, 256, 3, 3), 1, 1, "im2col"),  # 3x3 stride 1, many channels, small images
     ((1, 256, 3, 32), (129, 256, 3, 3), 1, 1, "direct"),  # ... on images 32 wide
@@ -290,6 +290,10 @@ DIRECT_CASES = {
     "one output channel": ((2, 4, 4, 4), (1, 4, 3, 3), (1, 1), (1, 1)),
     "groups 2 of 4 channels": ((2, 8, 5, 6), (8, 4, 3, 3), (1, 1), (1, 1), 2),
     "groups 4, dilation 2": ((3, 16, 5, 7), (16, 4, 3, 3), (2, 2), (2, 2), 4),
+    # channels per group that are no whole blocks of 4: each group padded with zero channels
+    "groups 2 of 2 in, 3 out": ((2, 4, 6, 6), (6, 2, 3, 3), (1, 1), (1, 1), 2),
+    "groups 3 of 5 in, 6 out": ((2, 15, 5, 7), (18, 5, 3, 3), (1, 1), (1, 1), 3),
+    "groups 2 of 7 in, 14 out, batch 1": ((1, 14, 4, 9), (28, 7, 3, 3), (1, 1), (1, 1), 2),
 }
 
 
@@ -364,7 +368,7 @@ PATH_CASES = [
     ((2, 4, 3, 3), (6, 4, 1, 1), 1, 0, 1, "im2col", "below 16 pixels"),
     ((2, 4, 7, 7), (6, 4, 3, 3), 2, 1, 1, "im2col", "stride (2, 2), not 1"),
     ((1, 256, 3, 3), (129, 256, 3, 3), 1, 1, 1, "im2col", "im2col's GEMM is faster"),
-    ((2, 4, 5, 7), (6, 2, 3, 3), 1, 1, 2, "im2col", "not multiples of 4"),
+    ((2, 4, 5, 7), (6, 2, 3, 3), 1, 1, 2, "direct", "few channels per group"),
 ]
 
 
@@ -406,7 +410,6 @@ def test_forced_algorithm_runs_that_path_and_matches_the_reference(algorithm, xs
     ("direct", (1, 2, 6, 6), (2, 2, 5, 5), dict(padding=2), r"algorithm='direct' cannot take this layer: a 5x5 kernel"),
     ("direct", (1, 2, 6, 6), (2, 2, 3, 3), dict(stride=2), r"algorithm='direct' cannot.*stride \(2, 2\), not 1"),
     ("direct", (1, 2, 6, 6), (2, 2, 3, 3), dict(padding=3), r"algorithm='direct' cannot.*padding \(3, 3\) beyond the kernel's reach"),
-    ("direct", (1, 4, 6, 6), (6, 2, 3, 3), dict(padding=1, groups=2), r"algorithm='direct' cannot.*groups of 2 input and 3 output"),
     ("pointwise", (1, 2, 6, 6), (2, 2, 3, 3), {}, r"algorithm='pointwise' cannot.*a 3x3 kernel, not 1x1"),
     ("pointwise", (1, 2, 6, 6), (2, 2, 1, 1), dict(padding=1), r"algorithm='pointwise' cannot.*padding \(1, 1\), not 0"),
     ("depthwise", (1, 4, 6, 6), (4, 2, 3, 3), dict(groups=2), r"algorithm='depthwise' cannot.*groups=2 differs from the 4 input"),

@@ -40,9 +40,9 @@ for C, width in ((1, 64), (16, round(d))):
 # as 1/groups. It stops falling once each group is too small to keep the
 # hardware busy: each group's product gets thinner (128/g rows), per-group
 # overheads stay, and the path `conv2d` takes changes with the group size
-# (printed: direct for channel counts that are multiples of 4, im2col for
-# groups of 2 channels, which can make 64 groups slower than 32, depthwise at
-# groups = channels). Where it flattens depends on the machine: read the
+# (printed: direct up to groups of 2 channels, which it pads with zero
+# channels to whole blocks of 4, so 64 groups of 2 do twice their own work;
+# depthwise at groups = channels). Where it flattens depends on the machine: read the
 # printed GMAC/s, which fall as the groups shrink.
 
 # %%

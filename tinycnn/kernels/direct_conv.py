@@ -254,6 +254,24 @@ def input_grad_as_conv(weight, geometry: ConvGeometry, groups):
     return w, ConvGeometry(kh, kw, 1, 1, dh * (kh - 1) - ph, dw * (kw - 1) - pw, dh, dw)
 
 
+def _whole_blocks(a, axis, groups):
+    """a with each group's channels along `axis` padded with zero channels to whole blocks of
+    BLOCK, so that no block of output channels straddles two groups."""
+    n = a.shape[axis] // groups
+    n4 = _round_up(n, BLOCK)
+    split = a.shape[:axis] + (groups, n) + a.shape[axis + 1:]
+    out = np.zeros(a.shape[:axis] + (groups, n4) + a.shape[axis + 1:], dtype=a.dtype)
+    out[(slice(None),) * (axis + 1) + (slice(0, n),)] = a.reshape(split)
+    return out.reshape(a.shape[:axis] + (groups * n4,) + a.shape[axis + 1:])
+
+
+def _drop_padding(a, axis, groups, n):
+    """The inverse of _whole_blocks: each group's first n channels along `axis`, contiguous."""
+    padded = a.reshape(a.shape[:axis] + (groups, a.shape[axis] // groups) + a.shape[axis + 1:])
+    kept = np.ascontiguousarray(padded[(slice(None),) * (axis + 1) + (slice(0, n),)])
+    return kept.reshape(a.shape[:axis] + (groups * n,) + a.shape[axis + 1:])
+
+
 def input_grad_is_a_conv(geometry: ConvGeometry) -> bool:
     """Whether (3) holds: stride 1, and padding within the kernel's reach d*(k-1)."""
     kh, kw, sh, sw, ph, pw, dh, dw = geometry
@@ -287,8 +305,6 @@ class Direct:
             return f"stride {(geometry.sh, geometry.sw)}, not 1"
         if not input_grad_is_a_conv(geometry):
             return f"padding {(geometry.ph, geometry.pw)} beyond the kernel's reach: the input gradient is no convolution"
-        if groups > 1 and (C_out // groups % BLOCK or C // groups % BLOCK):
-            return f"groups of {C // groups} input and {C_out // groups} output channels, not multiples of {BLOCK}"
         return None
 
     def slower(self, x_shape, weight_shape, geometry, groups):
@@ -301,6 +317,9 @@ class Direct:
 
     def forward(self, x, weight, geometry, groups):
         """(1). x: (N, C, H, W); weight: (C_out, C/G, kh, 3) -> (N, C_out, Ho, Wo)."""
+        if groups > 1 and weight.shape[0] // groups % BLOCK:
+            out = self.forward(x, _whole_blocks(weight, 0, groups), geometry, groups)  # (N, G*C_out4/G, Ho, Wo)
+            return _drop_padding(out, 1, groups, weight.shape[0] // groups)           # (N, C_out, Ho, Wo)
         N, C, H, W = x.shape
         C_out, Cg, kh, _ = weight.shape
         lay = padded_width_layout(N, H, W, geometry)
@@ -315,6 +334,9 @@ class Direct:
 
     def grad_weight(self, grad, x, geometry, groups):
         """(2). grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C/G, kh, 3)."""
+        if groups > 1 and grad.shape[1] // groups % BLOCK:
+            gw = self.grad_weight(_whole_blocks(grad, 1, groups), x, geometry, groups)  # (G*C_out4/G, C/G, kh, 3)
+            return _drop_padding(gw, 0, groups, grad.shape[1] // groups)               # (C_out, C/G, kh, 3)
         N, C, H, W = x.shape
         C_out4, kh = _round_up(grad.shape[1], BLOCK), geometry.kh
         lay = padded_width_layout(N, H, W, geometry)
