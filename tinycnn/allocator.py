@@ -2,17 +2,17 @@
 
 glibc gives a large freed block back to the kernel (munmap, or trimming the
 heap), so the next array of that size is mapped again, one page fault per
-page on its first touch. A training step frees and allocates the same
-activation-sized arrays over and over, so the faults become a sizeable share
-of its time (`tinycnn bench profile` counts them; docs/PERFORMANCE.md).
-`keep_freed_memory()` raises glibc's mmap and trim thresholds, so freed blocks
-stay in the heap and are reused without faults. The peak memory stays the
-same; the process just does not hand memory back to the system after its peak.
+page on its first touch. tinycnn's own large arrays avoid that without any
+process-wide setting (tinycnn/kernels/reuse.py); the temporaries NumPy makes
+inside an op, and every other library's arrays, do not.
+`keep_freed_memory()` raises glibc's mmap and trim thresholds, so every freed
+block stays in the heap and is reused without faults. The peak memory stays
+the same; the process just does not hand memory back to the system after its
+peak (the figures: docs/PERFORMANCE.md).
 
 It changes malloc for the whole process (every library in it), so tinycnn
-never does it on its own at import: call `tinycnn.keep_freed_memory()` in
-your script, as the `tinycnn` command does. Other C libraries (macOS, musl)
-are left alone.
+never does it on its own: call `tinycnn.keep_freed_memory()` in your script
+if you want it. Other C libraries (macOS, musl) are left alone.
 """
 import ctypes
 import ctypes.util

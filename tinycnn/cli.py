@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from tinycnn import __version__, cli_pretrained
-from tinycnn.allocator import keep_freed_memory
 
 DESCRIPTION = "tinycnn: a from-scratch CNN framework in NumPy and Numba; train and inspect CIFAR models."
 THREADS_HELP = "CPU threads for NumPy's BLAS and the Numba kernels (default: $TINYCNN_NUM_THREADS, else all cores)"
@@ -156,9 +155,6 @@ def _add_eval_parser(commands):
 
 
 def main(argv=None) -> int:
-    # The command owns its process, so it may tune it: freed memory kept for the next array
-    # (tinycnn/allocator.py; a script calls tinycnn.keep_freed_memory() itself).
-    keep_freed_memory()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
         from tinycnn.bench import main as bench_main

@@ -3,9 +3,9 @@
 Each library runs in a worker process of its own (tinycnn/bench/worker.py), started with the
 user's environment minus the variables that tune speed, with the library's default settings
 except the thread count (--threads, set through the library's API). tinycnn runs three times:
-in a worker that imports numpy (and matplotlib) first, in one that imports tinycnn first (the
-two should agree: `import tinycnn` changes nothing in the process), and as the `tinycnn` command
-runs (tinycnn first, then `tinycnn.keep_freed_memory()`). The coordinator (this process) only sends
+in a worker that imports numpy (and matplotlib) first, in one that imports tinycnn first, as the
+`tinycnn` command does (the two should agree: `import tinycnn` changes nothing in the process),
+and in one that imports numpy first and calls `tinycnn.keep_freed_memory()`. The coordinator (this process) only sends
 requests and collects the times.
 
 For each model (batch --batch, float32, 32x32 inputs), fresh workers:
@@ -46,9 +46,9 @@ MODELS = {  # benchmark name -> registered model
     "densenet-bc-100": "densenet_bc_100_12",
     "efficientnet-b0": "efficientnet_b0_cifar",
 }
-# a plain script importing numpy first, one importing tinycnn first, and the `tinycnn` command
-# (tinycnn first, then keep_freed_memory())
-TINYCNN_VARIANTS = ("numpy-first", "tinycnn-first", "cli")
+# a script importing numpy first, one importing tinycnn first (as the `tinycnn` command does), and
+# the first with `tinycnn.keep_freed_memory()` called
+TINYCNN_VARIANTS = ("numpy-first", "tinycnn-first", "keep-freed")
 SGD_ARGS = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
 
@@ -249,6 +249,6 @@ def print_summary(results: dict, with_torch: bool):
     rows = [[name, *(r["times"][v, phase] / r["times"]["torch", phase]
                      for phase in ("train", "infer") for v in TINYCNN_VARIANTS)]
             for name, r in results.items()]
-    short = {"numpy-first": "numpy first", "tinycnn-first": "tinycnn first", "cli": "command"}
+    short = {"numpy-first": "numpy first", "tinycnn-first": "tinycnn first", "keep-freed": "keep_freed_memory"}
     print_table(["model", *(f"{phase}, {short[v]}" for phase in ("train", "infer") for v in TINYCNN_VARIANTS)],
                 rows, "Ratios tinycnn / PyTorch (below 1: tinycnn faster)")

@@ -4,8 +4,9 @@ The coordinator (tinycnn/bench/workers.py) starts one per library and import ord
 clean environment, so that each library runs as in a user's own script:
 - "numpy-first": imports numpy and matplotlib (if installed) before tinycnn, as the lessons,
   the tests and most notebooks do;
-- "tinycnn-first": imports tinycnn before anything else;
-- "cli": as the `tinycnn` command runs: tinycnn first, then `tinycnn.keep_freed_memory()`;
+- "tinycnn-first": imports tinycnn before anything else, as the `tinycnn` command does;
+- "keep-freed": numpy first, then `tinycnn.keep_freed_memory()` (the one process-wide setting,
+  made only on request);
 - "torch": imports torch (and numpy, for the inputs) first. It imports tinycnn afterwards, only to
   build the PyTorch twin (`tinycnn.interop.to_torch`, same weights): the twin's classes are made
   at run time and cannot be loaded without tinycnn. `import tinycnn` changes nothing
@@ -31,7 +32,7 @@ SPEED_ENV = ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY", "NUMBA_NUM_THREADS", 
              "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SPEED_ENV_PREFIX = "TINYCNN_"
 NOT_SPEED_ENV = ("TINYCNN_DATA",)  # where the datasets live: kept
-VARIANTS = ("numpy-first", "tinycnn-first", "cli", "torch")
+VARIANTS = ("numpy-first", "tinycnn-first", "keep-freed", "torch")
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
@@ -52,14 +53,16 @@ def import_libraries(variant: str, threads: int) -> dict:
         import numpy  # noqa: F401
 
         torch.set_num_threads(threads)
-    elif variant not in ("tinycnn-first", "cli"):
+    elif variant == "keep-freed":
+        import numpy  # noqa: F401
+    elif variant != "tinycnn-first":
         raise ValueError(f"unknown worker variant {variant!r} (one of {', '.join(VARIANTS)})")
     before = [m for m in ("numpy", "matplotlib", "torch") if m in sys.modules]
     import tinycnn
 
     if variant != "torch":
         tinycnn.set_num_threads(threads)
-    if variant == "cli":
+    if variant == "keep-freed":
         tinycnn.keep_freed_memory()
     return {"loaded_before_tinycnn": before}
 
