@@ -96,3 +96,16 @@ def test_a_failing_block_raises_and_restores(split_everything):
     with pytest.raises(ValueError):
         blas.gemm(np.ones((4, 3)), np.ones((3, 5)), out=np.empty((4, 6)))
     assert blas.openblas_threads() == before
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_forked_child_splits_products_on_threads_of_its_own(split_everything):
+    """The parent's pool threads do not exist in a forked child: it must not wait on them."""
+    import multiprocessing
+
+    a, b = rng.standard_normal((40, 30)), rng.standard_normal((30, 50))
+    blas.gemm(a, b)  # the parent's pool is running
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(blas.gemm, (a, b)).get(timeout=60)
+    np.testing.assert_allclose(got, a @ b, rtol=1e-12)

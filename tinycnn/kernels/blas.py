@@ -96,6 +96,16 @@ def _workers() -> ThreadPoolExecutor:
     return _pool
 
 
+def _after_fork_in_child():
+    """A forked child has none of the parent's threads: a fresh pool and lock on first use."""
+    global _pool, _lock, _inside
+    _pool, _lock, _inside = None, threading.Lock(), 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _edges(size: int, parts: int, align: int) -> list:
     """parts + 1 block edges over range(size), inner ones on multiples of `align`."""
     step = -(-size // parts)

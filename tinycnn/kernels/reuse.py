@@ -15,6 +15,7 @@ of it, and a weak reference to it puts the block back on its free list.
 """
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 
@@ -27,6 +28,15 @@ _free: dict = {}   # nbytes -> [free blocks (uint8 arrays)]
 _refs: dict = {}   # id(weak reference) -> weak reference, alive while its array is
 _lock = threading.Lock()
 _free_bytes = 0
+
+
+def _after_fork_in_child():
+    global _lock
+    _lock = threading.Lock()  # the parent's may have been held by a thread the child lacks
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _release(ref, block):
