@@ -46,13 +46,17 @@ preact_resnet20 1 no
 se_resnet20 1 no
 "
 
-state() {  # done | partial | new, from the run folder's metrics
+state() {  # done | partial | new: recorded in tinycnn/pretrained/runs.json, or from the run folder
     local out=$1
-    [ -f "$out/checkpoint.npz" ] || { echo new; return; }
     python - "$out" <<'PY'
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
+recorded = json.loads(Path("tinycnn/pretrained/runs.json").read_text())
+if out.name in recorded:  # finished and published in an earlier session (runs/ is not kept)
+    print("done"); sys.exit()
+if not (out / "checkpoint.npz").exists():
+    print("new"); sys.exit()
 config = json.loads((out / "config.json").read_text())
 history = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else []
 print("done" if len(history) >= config["epochs"] else "partial")
