@@ -204,6 +204,17 @@ def shipped_log(info: dict) -> dict:
     return columns
 
 
+def recorded_runs(name: str) -> list[dict]:
+    """Every recorded cifar-small run of `name` (all seeds, shipped weights or log only; controls
+    such as shuffled labels left out), each with its per-epoch log under 'log_columns'."""
+    from tinycnn.results import read_runs_record
+
+    runs = [dict(r) for r in read_runs_record().values() if r["model"] == name and not r["variant"]]
+    for r in runs:
+        r["log_columns"] = shipped_log(r)
+    return sorted(runs, key=lambda r: r["seed"])
+
+
 def shipped_table(names) -> dict:
     """Print one line per model: its shipped test accuracy with error bar, params, MACs and run
     (or the 'not shipped yet' line); returns {name: info} of those shipped."""

@@ -24,6 +24,7 @@ se_resnet20 0 yes
 wrn10_2 0 yes
 resnext20_8x4d 0 yes
 resnet20_stochastic_depth 0 yes
+plain20 0 yes
 densenet_bc_28_12 0 yes
 mobilenet_v1_cifar_035 0 yes
 mobilenet_v2_cifar_035 0 yes

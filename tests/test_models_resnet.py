@@ -15,7 +15,7 @@ import pytest
 import tinycnn
 from tinycnn import models, nn
 from tinycnn.models.preact_resnet import cifar_preact_resnet
-from tinycnn.models.resnet import BasicBlock, Bottleneck, CifarResNet, ShortcutA, cifar_resnet, projection
+from tinycnn.models.resnet import BasicBlock, Bottleneck, CifarResNet, PlainBlock, ShortcutA, cifar_resnet, projection
 from tinycnn.models.resnext import EarlyConcatBlock, SplitTransformMergeBlock, resnext_cifar
 from tinycnn.models.wide_resnet import WideResNet
 from tinycnn.nn import functional as F
@@ -240,6 +240,23 @@ def test_preact_block_matches_its_formula():
         assert (block(x).data < 0).any()  # nothing clips the identity path
 
 
+def test_plain_block_is_the_basic_block_without_its_shortcut():
+    """plain20 has resnet20's layers and keys; its blocks compute relu(bn2(conv2(relu(bn1(conv1(x)))))),
+    and the same weights in resnet20 differ exactly by the shortcut."""
+    plain, resnet = models.create("plain20").double().eval(), models.create("resnet20").double().eval()
+    resnet.load_state_dict(plain.state_dict())
+    x = tinycnn.randn(2, 16, 8, 8, dtype=np.float64)
+    with tinycnn.no_grad():
+        for p_block, r_block in ((plain.layer1[1], resnet.layer1[1]), (plain.layer2[0], resnet.layer2[0])):
+            branch = p_block.bn2(p_block.conv2(F.relu(p_block.bn1(p_block.conv1(x)))))
+            np.testing.assert_allclose(p_block(x).data, F.relu(branch).data, rtol=1e-12, atol=1e-12)
+            shortcut = r_block.downsample(x) if r_block.downsample is not None else x
+            np.testing.assert_allclose(r_block(x).data, F.relu(branch + shortcut).data, rtol=1e-12, atol=1e-12)
+            x = p_block(x)
+    with pytest.raises(ValueError, match="residual branch"):
+        models.create("plain20", se=True)
+
+
 def test_wrn_dropout_sits_between_the_convolutions():
     wrn = WideResNet(16, 2, dropout_rate=0.3)
     block = wrn.stages[1].blocks[0]
@@ -354,7 +371,8 @@ def test_drop_path_rate_works_on_every_residual_family():
     lambda: Bottleneck(6, 4, 2, projection(6, 16, 2), groups=2, base_width=32),
     lambda: models.preact_resnet.PreActBottleneck(6, 8, stride=2),
     lambda: models.preact_resnet.PreActBasicBlock(6, 6, dropout_rate=0.0),
-], ids=["basic_option_a", "grouped_bottleneck", "preact_bottleneck", "preact_basic"])
+    lambda: PlainBlock(4, 6, 2, ShortcutA(4, 6, 2)),
+], ids=["basic_option_a", "grouped_bottleneck", "preact_bottleneck", "preact_basic", "plain"])
 def test_block_gradients(make):
     block = randomize_batchnorm(make().double().eval())  # nonzero BN biases keep ReLUs off their kink at 0
     x = tinycnn.randn(2, block_in_channels(block), 5, 6, dtype=np.float64, requires_grad=True)

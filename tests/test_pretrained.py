@@ -201,8 +201,8 @@ def test_results_pool_seeds_into_a_table_and_a_figure(tmp_path, monkeypatch):
     assert main(["results", str(tmp_path / "runs"), "--plot", str(tmp_path / "fig.png")]) == 0
     assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
     assert [family_of(m) for m in ("preact_resnet20", "resnet20_stochastic_depth", "se_resnet20", "resnet8",
-                                   "mobilenet_v1_cifar_0125_standard", "efficientnet_cifar_tiny_depth")] == \
-        ["pre-act ResNet", "stochastic depth", "SENet", "ResNet", "MobileNet v1", "EfficientNet"]
+                                   "mobilenet_v1_cifar_0125_standard", "efficientnet_cifar_tiny_depth", "plain20")] == \
+        ["pre-act ResNet", "stochastic depth", "SENet", "ResNet", "MobileNet v1", "EfficientNet", "plain net"]
 
 
 def test_a_run_is_recorded_without_its_weights_and_results_read_the_record(published, tmp_path, capsys):

@@ -22,7 +22,7 @@ from tinycnn.atomic_file import save_figure
 FAMILIES = (("preact_resnet", "pre-act ResNet"), ("se_resnet", "SENet"), ("wrn", "WideResNet"),
             ("resnext", "ResNeXt"), ("densenet", "DenseNet"), ("mobilenet_v1", "MobileNet v1"),
             ("mobilenet_v2", "MobileNet v2"), ("efficientnet", "EfficientNet"), ("resnet9", "fast CIFAR net"),
-            ("resnet", "ResNet"))
+            ("resnet", "ResNet"), ("plain", "plain net"))
 
 
 def family_of(model: str) -> str:

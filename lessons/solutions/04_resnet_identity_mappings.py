@@ -14,7 +14,7 @@ import tinycnn  # noqa: E402
 from tinycnn import nn  # noqa: E402
 from tinycnn.data import EvalTransform  # noqa: E402
 from tinycnn.models.preact_resnet import PreActBasicBlock, cifar_preact_resnet  # noqa: E402
-from tinycnn.models.resnet import BasicBlock, CifarResNet, cifar_resnet  # noqa: E402
+from tinycnn.models.resnet import CifarResNet, PlainBlock, cifar_resnet  # noqa: E402
 from tinycnn.nn import functional as F  # noqa: E402
 
 run = setup("sol04")
@@ -68,14 +68,6 @@ for option in ("A", "B"):
 
 
 # %%
-class PlainBlock(BasicBlock):
-    """BasicBlock without its shortcut (lesson 04)."""
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)))
-
-
 train_size, n_test = run.pick(512, smoke=64, full=10000), run.pick(500, smoke=50, full=10000)
 for d in run.pick([20, 56], smoke=[8, 14]):
     k = (d - 2) // 6

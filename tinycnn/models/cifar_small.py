@@ -9,6 +9,7 @@ quantity that comparison holds fixed:
 
     model                    params   MACs    compared with (held equal)
     resnet20 (resnet.py)      0.27M    41M    preact_resnet20 (depth), se_resnet20, resnet20_stochastic_depth
+    plain20                   0.27M    41M    resnet20: the same net without its shortcuts
     preact_resnet20           0.27M    41M    resnet20: pre- vs post-activation at the same depth
     wrn10_2                   0.30M    45M    preact_resnet20: wide-and-shallow vs thin-and-deep (parameters)
     resnext20_8x4d            0.14M    23M    resnext20_1x16d: cardinality vs plain width (MACs)
@@ -31,7 +32,7 @@ from tinycnn.models.mobilenet_v1 import MobileNetV1, StandardConv, mobilenet_v1_
 from tinycnn.models.mobilenet_v2 import MobileNetV2, mobilenet_v2_cifar
 from tinycnn.models.preact_resnet import PreActResNet, cifar_preact_resnet
 from tinycnn.models.registry import register_model
-from tinycnn.models.resnet import Bottleneck, CifarResNet, cifar_resnet
+from tinycnn.models.resnet import Bottleneck, CifarResNet, PlainBlock, cifar_resnet
 from tinycnn.models.wide_resnet import WideResNet
 
 
@@ -45,6 +46,13 @@ def resnet8(num_classes: int = 10, **kwargs) -> CifarResNet:
 def resnet14(num_classes: int = 10, **kwargs) -> CifarResNet:
     """ResNet-14 (n = 2): 0.17M parameters."""
     return cifar_resnet(14, num_classes, **kwargs)
+
+
+@register_model
+def plain20(num_classes: int = 10, **kwargs) -> CifarResNet:
+    """ResNet-20 with the `+ x` removed from every block: the plain 20-layer net of the paper's
+    Figure 6, the control of the shortcut (same layers, parameters and MACs as resnet20)."""
+    return CifarResNet(PlainBlock, [3, 3, 3], num_classes=num_classes, **kwargs)
 
 
 @register_model

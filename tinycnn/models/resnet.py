@@ -129,6 +129,27 @@ class BasicBlock(nn.Module):
         return self.relu(self.drop_path(out) + identity)
 
 
+class PlainBlock(BasicBlock):
+    """BasicBlock without its shortcut (the paper's "plain" baseline, Fig. 3 middle):
+
+        out = relu(bn2(conv2(relu(bn1(conv1(x))))))
+
+    The shortcut modules BasicBlock builds are never called (they hold no parameters with
+    shortcut "A"), so a plain net has its ResNet twin's layers, state_dict keys and initialisation.
+    """
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None, **kwargs):
+        if kwargs.get("se") or kwargs.get("drop_path_rate", 0.0) > 0:
+            raise ValueError("PlainBlock: squeeze-excitation and stochastic depth act on a residual branch; "
+                             f"a plain block has none, got se={kwargs.get('se')}, "
+                             f"drop_path_rate={kwargs.get('drop_path_rate')}")
+        super().__init__(inplanes, planes, stride, downsample, **kwargs)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)))
+
+
 class Bottleneck(nn.Module):
     """1x1 (reduce) -> 3x3 (stride, groups) -> 1x1 (expand x4), paper Fig. 5:
 
