@@ -181,7 +181,7 @@ def test_the_pretrained_command_adds_lists_and_verifies(published, tmp_path, cap
     assert json.loads(capsys.readouterr().out) == pretrained_info(name)
 
 
-def test_results_pool_seeds_into_a_table_and_a_figure(tmp_path, monkeypatch):
+def test_results_pool_seeds_into_a_table_and_a_figure(tmp_path, monkeypatch, capsys):
     from cifar_fake import write_archive
 
     from tinycnn.cli import main
@@ -198,11 +198,23 @@ def test_results_pool_seeds_into_a_table_and_a_figure(tmp_path, monkeypatch):
     rows = collect(tmp_path / "runs", test_images=20)
     assert len(rows) == 1 and rows[0]["seeds"] == 2 and rows[0]["seed_spread"] is not None
     assert rows[0]["params"] > 0 and rows[0]["macs"] > 0
-    assert main(["results", str(tmp_path / "runs"), "--plot", str(tmp_path / "fig.png")]) == 0
+    assert main(["results", str(tmp_path / "runs"), "--plot", str(tmp_path / "fig.png"), "--text-chart"]) == 0
     assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
+    assert "M MACs per image (log scale)" in capsys.readouterr().out
     assert [family_of(m) for m in ("preact_resnet20", "resnet20_stochastic_depth", "se_resnet20", "resnet8",
                                    "mobilenet_v1_cifar_0125_standard", "efficientnet_cifar_tiny_depth", "plain20")] == \
         ["pre-act ResNet", "stochastic depth", "SENet", "ResNet", "MobileNet v1", "EfficientNet", "plain net"]
+
+
+def test_text_chart_places_each_model_by_accuracy_and_cost():
+    from tinycnn.results import text_chart
+
+    rows = [{"model": m, "variant": v, "test_acc": a, "macs": c, "seconds": 60.0}
+            for m, v, a, c in (("low", "", 0.70, 1e6), ("high", "", 0.90, 100e6), ("control", "shuffled labels", 0.1, 1e6))]
+    lines = text_chart(rows, "macs", width=21, height=5).splitlines()
+    assert lines[0] == " 90.0 |" + " " * 20 + "b" and lines[4] == " 70.0 |a" + " " * 20
+    assert lines[6].split() == ["1", "M", "MACs", "per", "image", "(log", "scale)", "100"]
+    assert "a low, b high" in " ".join(lines[7:]) and "control" not in "\n".join(lines)
 
 
 def test_a_run_is_recorded_without_its_weights_and_results_read_the_record(published, tmp_path, capsys):

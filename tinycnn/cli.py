@@ -84,10 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     results = commands.add_parser(
         "results", help="table (and figure) of finished training runs: a folder of runs, or the shipped ones",
         description="One row per model (seeds pooled): params, MACs, test accuracy +- binomial standard error, "
-                    "time, img/s, as a markdown table; --plot also draws accuracy vs MACs and vs training time.")
+                    "time, img/s, as a markdown table; --plot also draws accuracy vs MACs and vs training time "
+                    "(--text-chart prints it as characters).")
     results.add_argument("folder", metavar="FOLDER", nargs="?",
                          help="a folder of run folders, e.g. runs/cifar-small (default: the shipped record of runs)")
     results.add_argument("--plot", metavar="PNG", help="write the accuracy-vs-cost figure here")
+    results.add_argument("--text-chart", action="store_true",
+                         help="also print the figure as characters (accuracy vs MACs and vs training time)")
     cli_pretrained.add_parser(commands, DATA_HELP)
     commands.add_parser("bench", help="benchmarks of layers and models (see `tinycnn bench --help`)", add_help=False)
     return parser
@@ -317,12 +320,14 @@ def cmd_summary(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from tinycnn.results import collect, markdown_table, plot
+    from tinycnn.results import collect, markdown_table, plot, text_chart
 
     rows = collect(args.folder)
     if not rows:
         raise ValueError(f"no finished run in {args.folder or 'the shipped record of runs'}")
     print(markdown_table(rows))
+    if args.text_chart:
+        print(f"\n{text_chart(rows, 'macs')}\n\n{text_chart(rows, 'seconds')}")
     if args.plot:
         print(f"figure: {plot(rows, args.plot)}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -107,6 +108,36 @@ def markdown_table(rows: list[dict]) -> str:
                      f"{100 * r['test_acc']:.2f} ± {100 * r['standard_error']:.2f}{spread} | {r['seeds']} | "
                      f"{r['seconds'] / 60:.1f} | {r['img_per_s']:.0f} |")
     return "\n".join(lines)
+
+
+def text_chart(rows: list[dict], key: str = "macs", width: int = 64, height: int = 14) -> str:
+    """The figure as characters, for a README that keeps no generated image: test accuracy (rows)
+    against MACs or training time (`key` "macs" or "seconds", columns, log scale), one letter per
+    model, keyed below the plot. Control runs (a variant such as shuffled labels) are left out."""
+    points = [r for r in rows if not r["variant"]]
+    if not points:
+        return ""
+    scale, unit = (1e6, "M MACs per image") if key == "macs" else (60.0, "training time (min)")
+    xs = np.log10([r[key] / scale for r in points])
+    ys = np.array([100 * r["test_acc"] for r in points])
+    x_lo, x_hi = xs.min(), max(xs.max(), xs.min() + 1e-9)
+    y_lo, y_hi = math.floor(ys.min()), math.ceil(ys.max())
+    y_hi += y_hi == y_lo
+    grid = [[" "] * width for _ in range(height)]
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for letter, x, y in zip(letters, xs, ys):
+        row = height - 1 - round((y - y_lo) / (y_hi - y_lo) * (height - 1))
+        col = round((x - x_lo) / (x_hi - x_lo) * (width - 1))
+        while col < width - 1 and grid[row][col] != " ":  # two models in one cell: the later one moves right
+            col += 1
+        grid[row][col] = letter
+    lines = [f"{y_hi - (y_hi - y_lo) * i / (height - 1):5.1f} |" + "".join(cells) for i, cells in enumerate(grid)]
+    lines.append("      +" + "-" * width)
+    lo, hi = f"{10 ** x_lo:.3g}", f"{10 ** x_hi:.3g}"
+    label = unit + " (log scale)"
+    lines.append(f"       {lo} {label:^{width - len(lo) - len(hi) - 2}} {hi}")
+    key_text = "test accuracy (%) of: " + ", ".join(f"{letter} {r['model']}" for letter, r in zip(letters, points))
+    return "\n".join(lines + textwrap.wrap(key_text, width + 7))
 
 
 def plot(rows: list[dict], path: Path | str):
