@@ -226,7 +226,26 @@ def shipped_table(names) -> dict:
         found[name] = info
         print(f"{name:34s} {shipped_acc(info)[1]}   {info.get('params', 0) / 1e6:.2f}M params, "
               f"{info.get('macs', 0) / 1e6:.1f}M MACs, {info.get('epochs')} epochs, seed {info.get('seed')}")
+        seeds = recorded_runs(name)
+        if len(seeds) > 1:  # the seed-to-seed spread, where more than one seed ran
+            accs = [100 * r["test_acc"] for r in seeds]
+            print(f"{'':34s} {len(seeds)} seeds: " + ", ".join(f"{a:.2f}" for a in accs) +
+                  f"; mean {np.mean(accs):.2f}, spread (max - min) {np.ptp(accs):.2f} points")
     return found
+
+
+def shipped_difference(a: str, b: str) -> str:
+    """'a - b: +d points ± se (seeds: 1 vs 2 ...), training time r x': the difference of the two
+    models' test accuracies, each the mean over its recorded seeds. The error bar is the test set's
+    (binomial, both models on the same 10,000 images); more seeds do not shrink it, they show the
+    training's own spread, printed by shipped_table."""
+    runs = {name: recorded_runs(name) for name in (a, b)}
+    mean = {name: float(np.mean([r["test_acc"] for r in rs])) for name, rs in runs.items()}
+    seconds = {name: float(np.mean([r["seconds"] for r in rs])) for name, rs in runs.items()}
+    se = np.hypot(binomial_se(mean[a], 10000), binomial_se(mean[b], 10000))
+    return (f"{a} - {b}: {100 * (mean[a] - mean[b]):+.2f} points ± {100 * se:.2f} (seed means; seeds "
+            f"{len(runs[a])} vs {len(runs[b])}; ± is the test set's standard error), "
+            f"training time {seconds[a] / seconds[b]:.2f}x")
 
 
 def mini_run(model, data, train_size: int, n_test: int, epochs: int = 1, lr: float = 0.1, batch_size: int = 64,
