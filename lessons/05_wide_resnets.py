@@ -196,7 +196,7 @@ run.savefig(fig, "width_vs_depth")
 # 50,000 training images and tested on all 10,000 test images.
 
 # %%
-shipped_runs = shipped_table(["wrn10_2", "preact_resnet20", "resnet14", "resnet20"])
+shipped_runs = shipped_table(["wrn10_2", "preact_resnet20", "resnet14", "resnet20"], run)
 if "wrn10_2" in shipped_runs and "preact_resnet20" in shipped_runs:
     print(shipped_difference("wrn10_2", "preact_resnet20"))
 

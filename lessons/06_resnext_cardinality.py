@@ -190,7 +190,7 @@ run.savefig(fig, "cardinality")
 # trained with the `cifar-small` recipe and tested on all 10,000 test images.
 
 # %%
-pair = shipped_table(["resnext20_8x4d", "resnext20_1x16d"])
+pair = shipped_table(["resnext20_8x4d", "resnext20_1x16d"], run)
 if len(pair) == 2:
     print(shipped_difference("resnext20_8x4d", "resnext20_1x16d"))
 

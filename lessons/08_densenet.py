@@ -187,7 +187,7 @@ if bc is not None:
 # (0.08M) and ResNet-14 (0.17M), which bracket it, all with the same recipe.
 
 # %%
-shipped_table(["densenet_bc_28_12", "resnet8", "resnet14"])
+shipped_table(["densenet_bc_28_12", "resnet8", "resnet14"], run)
 
 # %% [markdown]
 # ## 4. Memory: the price of concatenation

@@ -163,7 +163,7 @@ run.savefig(fig, "mobilenet")
 
 # %%
 sweep = ["mobilenet_v1_cifar_0125", "mobilenet_v1_cifar_025", "mobilenet_v1_cifar_035", "mobilenet_v1_cifar_050"]
-mobile_runs = shipped_table(sweep + ["mobilenet_v1_cifar_0125_standard"])
+mobile_runs = shipped_table(sweep + ["mobilenet_v1_cifar_0125_standard"], run)
 
 
 def difference(a: str, b: str) -> str:

@@ -212,7 +212,7 @@ run.savefig(fig, "inverted_residual")
 
 # %%
 mobiles = shipped_table(["mobilenet_v2_cifar_035", "mobilenet_v1_cifar_0125", "mobilenet_v1_cifar_025",
-                         "mobilenet_v1_cifar_035", "mobilenet_v1_cifar_050"])
+                         "mobilenet_v1_cifar_035", "mobilenet_v1_cifar_050"], run)
 v1 = sorted((info["macs"], info["test_accuracy"]) for name, info in mobiles.items() if name.startswith("mobilenet_v1"))
 if "mobilenet_v2_cifar_035" in mobiles and len(v1) >= 2:
     v2 = mobiles["mobilenet_v2_cifar_035"]

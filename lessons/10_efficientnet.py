@@ -206,7 +206,7 @@ for name in tiny_names:
 print(f"{'model':>34s} {'px':>3s} {'params':>8s} {'MMACs':>6s} {'x tiny':>6s}")
 for name, (size, params, macs) in tiny.items():
     print(f"{name:>34s} {size:3d} {params / 1e6:7.3f}M {macs / 1e6:6.2f} {macs / tiny[tiny_names[0]][2]:6.2f}")
-shipped_table(tiny_names)
+shipped_table(tiny_names, run)
 
 # %% [markdown]
 # ## Summary

@@ -110,7 +110,7 @@ shipped_names = ["resnet8", "resnet14", "resnet20", "preact_resnet20", "wrn10_2"
                  "resnext20_1x16d", "resnet20_stochastic_depth", "se_resnet20", "densenet_bc_28_12",
                  "mobilenet_v1_cifar_0125", "mobilenet_v1_cifar_025", "mobilenet_v1_cifar_035",
                  "mobilenet_v1_cifar_050", "mobilenet_v2_cifar_035", "efficientnet_cifar_tiny"]
-evidence = shipped_table(shipped_names)
+evidence = shipped_table(shipped_names, run)
 
 # %% [markdown]
 # ## 4. The chart

@@ -215,9 +215,13 @@ def recorded_runs(name: str) -> list[dict]:
     return sorted(runs, key=lambda r: r["seed"])
 
 
-def shipped_table(names) -> dict:
+def shipped_table(names, run: Run | None = None) -> dict:
     """Print one line per model: its shipped test accuracy with error bar, params, MACs and run
-    (or the 'not shipped yet' line); returns {name: info} of those shipped."""
+    (or the 'not shipped yet' line), and every recorded seed; returns {name: info} of those shipped.
+    With a `run` in --full mode, each accuracy is also re-derived: the shipped weights evaluated
+    on the 10,000 test images here and now."""
+    from tinycnn.publish import evaluate_shipped
+
     found = {}
     for name in names:
         info = shipped(name)
@@ -226,6 +230,9 @@ def shipped_table(names) -> dict:
         found[name] = info
         print(f"{name:34s} {shipped_acc(info)[1]}   {info.get('params', 0) / 1e6:.2f}M params, "
               f"{info.get('macs', 0) / 1e6:.1f}M MACs, {info.get('epochs')} epochs, seed {info.get('seed')}")
+        if run is not None and run.full:
+            print(f"{'':34s} re-derived: {evaluate_shipped(name, run.data):.2f}% measured now on the test set, "
+                  f"{info['test_accuracy']:.2f}% recorded")
         seeds = recorded_runs(name)
         if len(seeds) > 1:  # the seed-to-seed spread, where more than one seed ran
             accs = [100 * r["test_acc"] for r in seeds]

@@ -58,15 +58,13 @@ def run(args) -> int:
 
 def _verify(names, data) -> int:
     """Evaluate each model's shipped weights; 1 if any accuracy is off its record by more than 0.1 point."""
-    from tinycnn.models import create, pretrained_info
-    from tinycnn.train import evaluate, load_dataset, make_config, make_loaders
+    from tinycnn.models import pretrained_info
+    from tinycnn.publish import evaluate_shipped
 
     failed = 0
     for name in names:
         info = pretrained_info(name)
-        config = make_config(info["recipe"], model=info["model"])
-        _, test = make_loaders(config, load_dataset(config, data))
-        accuracy = 100 * evaluate(create(name, pretrained=True), test)["acc"]
+        accuracy = evaluate_shipped(name, data)
         ok = abs(accuracy - info["test_accuracy"]) <= 0.1
         failed += not ok
         print(f"{name}: {accuracy:.2f}% measured, {info['test_accuracy']:.2f}% recorded: {'ok' if ok else 'MISMATCH'}")

@@ -93,6 +93,17 @@ def record_run(run: Path | str, directory: Path | None = None) -> dict:
     return record[run.name]
 
 
+def evaluate_shipped(name: str, data=None) -> float:
+    """Test accuracy in percent of the shipped weights of `name` on the whole test set, prepared as
+    its run's recipe prepares it (normalisation, resolution): what `test_accuracy` records."""
+    from tinycnn.train import make_config
+
+    info = pretrained.pretrained_info(name)
+    config = make_config(info["recipe"], model=info["model"])
+    _, test = make_loaders(config, load_dataset(config, data))
+    return 100 * evaluate(models.create(name, pretrained=True), test)["acc"]
+
+
 def _config_of(saved: dict) -> TrainConfig:
     """A TrainConfig from its JSON form (lists back to tuples)."""
     return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})

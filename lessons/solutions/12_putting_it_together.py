@@ -32,7 +32,7 @@ tinycnn.manual_seed(0)
 family = {"resnet20": "ResNet", "preact_resnet20": "pre-act ResNet", "wrn10_2": "WRN", "resnext20_8x4d": "ResNeXt",
           "se_resnet20": "SE-ResNet", "densenet_bc_28_12": "DenseNet-BC", "mobilenet_v1_cifar_050": "MobileNet",
           "mobilenet_v2_cifar_035": "MobileNetV2", "efficientnet_cifar_tiny": "EfficientNet"}
-found = shipped_table(family)
+found = shipped_table(family, run)
 ranked = sorted(found.items(), key=lambda item: -item[1]["test_accuracy"])
 for i, (name, info) in enumerate(ranked, start=1):
     nxt = ranked[i][1] if i < len(ranked) else None
