@@ -21,7 +21,7 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import fmt_acc, not_shipped_line, recorded_runs, setup
+from _common import plot_recorded_losses, setup
 
 import tinycnn
 from tinycnn import nn
@@ -202,23 +202,9 @@ for depth in depths:
 # same layers; plain20 is resnet20 without its shortcuts), every seed.
 
 # %%
-kinds = {"plain20": "tab:red", "resnet20": "tab:blue", "preact_resnet20": "tab:green"}
 fig, ax = plt.subplots(figsize=(6, 3.8))
-for name, color in kinds.items():
-    runs = recorded_runs(name)
-    if not runs:
-        print(not_shipped_line(name))
-    for r in runs:
-        log, n = r["log_columns"], 10000
-        acc = fmt_acc(round(r["test_acc"] * n), n)
-        ax.plot(log["epoch"], log["train_loss"], ".-", color=color, alpha=1.0 if r["seed"] == 0 else 0.5,
-                label=f"{name} seed {r['seed']}: test {acc.split(' (')[0]}")
-        print(f"{name:16s} seed {r['seed']}: train loss by epoch {np.round(log['train_loss'], 3).tolist()}, "
-              f"test accuracy {acc}")
-ax.set_xlabel("epoch")
-ax.set_ylabel("training loss (epoch mean, label smoothing 0.1)")
+plot_recorded_losses(ax, {"plain20": "tab:red", "resnet20": "tab:blue", "preact_resnet20": "tab:green"})
 ax.set_title("depth 20, cifar-small recipe: plain vs ResNet vs pre-act")
-ax.legend(fontsize=7)
 fig.tight_layout()
 run.savefig(fig, "shipped_training_loss")
 

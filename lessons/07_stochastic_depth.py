@@ -21,7 +21,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import fmt_acc, not_shipped_line, recorded_runs, setup
+from _common import plot_recorded_losses, setup
 
 import tinycnn
 from tinycnn import nn
@@ -263,20 +263,8 @@ run.savefig(fig, "stochastic_depth")
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.6))
-for name, color in (("resnet20", "C0"), ("resnet20_stochastic_depth", "C3")):
-    runs = recorded_runs(name)
-    if not runs:
-        print(not_shipped_line(name))
-    for r in runs:
-        log = r["log_columns"]
-        print(f"{name:26s} seed {r['seed']}: test {fmt_acc(round(r['test_acc'] * 10000), 10000)}, "
-              f"{r['seconds'] / 60:.1f} min ({r['img_per_s']:.0f} img/s), "
-              f"last epoch's training loss {log['train_loss'][-1]:.3f} and accuracy {100 * log['train_acc'][-1]:.1f}%")
-        ax.plot(log["epoch"], log["train_loss"], ".-", color=color, label=f"{name} seed {r['seed']}")
-ax.set_xlabel("epoch")
-ax.set_ylabel("training loss (epoch mean)")
+plot_recorded_losses(ax, {"resnet20": "C0", "resnet20_stochastic_depth": "C3"})
 ax.set_title("ResNet-20, cifar-small recipe: with and without stochastic depth")
-ax.legend(fontsize=8)
 fig.tight_layout()
 run.savefig(fig, "shipped_runs")
 

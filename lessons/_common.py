@@ -241,6 +241,26 @@ def shipped_table(names, run: Run | None = None) -> dict:
     return found
 
 
+def plot_recorded_losses(ax, colors: dict) -> None:
+    """Training loss per epoch of every recorded run of each model (`colors`: name -> colour; seed
+    0 drawn solid, other seeds paler), and one printed line per run: test accuracy with its error
+    bar, time, the losses and the last epoch's training accuracy."""
+    for name, color in colors.items():
+        runs = recorded_runs(name)
+        if not runs:
+            print(not_shipped_line(name))
+        for r in runs:
+            log, acc = r["log_columns"], fmt_acc(round(r["test_acc"] * 10000), 10000)
+            ax.plot(log["epoch"], log["train_loss"], ".-", color=color, alpha=1.0 if r["seed"] == 0 else 0.5,
+                    label=f"{name} seed {r['seed']}: test {acc.split(' (')[0]}")
+            print(f"{name} seed {r['seed']}: test {acc}, {r['seconds'] / 60:.1f} min ({r['img_per_s']:.0f} img/s); "
+                  f"training loss by epoch {np.round(log['train_loss'], 3).tolist()}, last epoch's training "
+                  f"accuracy {100 * log['train_acc'][-1]:.1f}%")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss (epoch mean)")
+    ax.legend(fontsize=7)
+
+
 def shipped_difference(a: str, b: str) -> str:
     """'a - b: +d points ± se (seeds: 1 vs 2 ...), training time r x': the difference of the two
     models' test accuracies, each the mean over its recorded seeds. The error bar is the test set's
