@@ -17,7 +17,7 @@
 
 # %%
 import matplotlib.pyplot as plt
-from _common import setup, shipped_table
+from _common import setup, shipped_difference, shipped_table
 
 import tinycnn
 from tinycnn import models
@@ -206,7 +206,11 @@ for name in tiny_names:
 print(f"{'model':>34s} {'px':>3s} {'params':>8s} {'MMACs':>6s} {'x tiny':>6s}")
 for name, (size, params, macs) in tiny.items():
     print(f"{name:>34s} {size:3d} {params / 1e6:7.3f}M {macs / 1e6:6.2f} {macs / tiny[tiny_names[0]][2]:6.2f}")
-shipped_table(tiny_names, run)
+study = shipped_table(tiny_names, run)
+for variant in ("width", "depth", "resolution"):  # the paper's claim: compound beats each single dimension
+    single = f"efficientnet_cifar_tiny_{variant}"
+    if "efficientnet_cifar_tiny_compound" in study and single in study:
+        print(shipped_difference("efficientnet_cifar_tiny_compound", single))
 
 # %% [markdown]
 # ## Summary
