@@ -11,15 +11,17 @@ from cifar_fake import register_tiny_model, write_archive
 import tinycnn
 from tinycnn.checkpoint import CheckpointError
 from tinycnn.data import cifar
+from tinycnn.data.resize import resize_images
 from tinycnn.models import create, list_pretrained, pretrained, pretrained_info
 from tinycnn.models.pretrained import PretrainedError, load_pretrained_state, read_manifest
 from tinycnn.publish import command_of, publish_run, record_run
 from tinycnn.results import read_runs_record
+from tinycnn.summary import summary
 from tinycnn.train import TrainConfig, fit, make_config
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar-10-python.tar.gz"
 SHIPPED = sorted(read_manifest())
-REQUIRED = {"test_accuracy", "mean", "std", "recipe", "epochs", "train_seconds", "command", "sha256"}
+REQUIRED = {"test_accuracy", "mean", "std", "resolution", "recipe", "epochs", "train_seconds", "command", "sha256"}
 
 
 @pytest.fixture
@@ -114,7 +116,10 @@ def test_the_command_repeats_the_recipe_and_what_differs_from_it():
 
 
 def _normalise(x_uint8, info) -> np.ndarray:
-    """(N, 3, 32, 32) uint8 -> float32 normalised with the weights' own mean and std."""
+    """(N, 3, 32, 32) uint8 -> float32 at the weights' resolution (resized as in training), normalised
+    with their own mean and std."""
+    if info["resolution"] != 32:
+        x_uint8 = resize_images(x_uint8, info["resolution"])
     mean = np.array(info["mean"], np.float32).reshape(1, 3, 1, 1)
     std = np.array(info["std"], np.float32).reshape(1, 3, 1, 1)
     return ((x_uint8.astype(np.float32) / 255 - mean) / std).astype(np.float32)
@@ -163,6 +168,9 @@ def test_the_manifest_in_the_package_is_consistent():
     listed = {info["file"] for info in read_manifest().values()} | {run["log"] for run in runs.values()}
     on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
     assert on_disk - {"manifest.json", "runs.json"} == listed  # nothing shipped that the record does not describe
+    for name, info in read_manifest().items():  # MACs counted at the resolution the model runs at
+        size = info["resolution"]
+        assert summary(create(name), (3, size, size), print_table=False).total_macs == info["macs"], name
     json.dumps(read_manifest())
 
 

@@ -34,7 +34,8 @@ from tinycnn.results import LOGS, RUNS_RECORD, read_run, read_runs_record
 from tinycnn.serialization import save
 from tinycnn.summary import summary
 from tinycnn.tensor import Tensor, no_grad
-from tinycnn.train import CHECKPOINT, RECIPES, TrainConfig, _normalization, evaluate, load_dataset, make_loaders
+from tinycnn.train import (CHECKPOINT, RECIPES, TrainConfig, _normalization, evaluate, load_dataset, make_loaders,
+                           training_resolution)
 
 SAMPLE_IMAGES = 16
 FLOAT16_TOLERANCE = 0.05  # accuracy points float16 rounding may cost
@@ -119,8 +120,9 @@ def _describe(name, config, history, model, test_loader, acc, acc32, dtype) -> d
     """The manifest entry of a run (all but the file's hash)."""
     mean, std = _normalization(config)
     n = len(test_loader.labels)
-    s = summary(model, (3, 32, 32), print_table=False)
-    x = next(iter(test_loader))[0].data[:SAMPLE_IMAGES]  # (SAMPLE_IMAGES, 3, 32, 32), normalised
+    size = training_resolution(config)  # MACs at the size the model trained and is tested at
+    s = summary(model, (3, size, size), print_table=False)
+    x = next(iter(test_loader))[0].data[:SAMPLE_IMAGES]  # (SAMPLE_IMAGES, 3, size, size), normalised
     with no_grad():
         logits = model(Tensor(x)).data  # (SAMPLE_IMAGES, num_classes)
     return {
@@ -129,6 +131,7 @@ def _describe(name, config, history, model, test_loader, acc, acc32, dtype) -> d
         "standard_error": round(100 * math.sqrt(acc * (1 - acc) / n), 2),  # binomial, percentage points
         "float32_test_accuracy": round(100 * acc32, 2), "dtype": dtype,
         "mean": list(mean), "std": list(std),
+        "resolution": size,  # the image side it takes: CIFAR's 32 px resized (bilinear) to it where larger
         "recipe": config.recipe, "epochs": config.epochs, "seed": config.seed,
         "train_seconds": round(history[-1]["elapsed_seconds"], 1),  # training + per-epoch evaluation
         "img_per_s": round(float(np.median([h["img_per_s"] for h in history])), 1),

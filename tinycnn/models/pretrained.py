@@ -60,7 +60,9 @@ def list_pretrained() -> list[str]:
 def pretrained_info(name: str) -> dict:
     """What is known about `name`'s shipped weights: test_accuracy (percent, 10,000 CIFAR-10 test
     images, no test-time augmentation), mean and std (per-channel normalisation of [0, 1] pixels),
-    recipe, epochs, train_seconds, command, sha256, and more (a copy: changing it changes nothing)."""
+    resolution (the image side it was trained and tested at: CIFAR's images resized up to it, bilinear,
+    where it is over 32), recipe, epochs, train_seconds, command, sha256, macs (counted at that
+    resolution), and more (a copy: changing it changes nothing)."""
     manifest = read_manifest()
     if name not in manifest:
         known = ", ".join(sorted(manifest)) or "none yet"
