@@ -174,7 +174,7 @@ run.savefig(fig, "cardinality")
 #   the 3x3 gets smaller (d rows, 9d columns): less work per call and less
 #   reuse of each number loaded from memory, so the grouped 3x3 alone runs at
 #   fewer GMAC/s (right panel, orange; at 32x4d each group's filter matrix is
-#   only 4 x 36): its time stays about the same while its MACs shrink. The
+#   only 4 x 36): its time falls far less than its MACs do (printed). The
 #   1x1 convolutions stay dense and, as C grows, do almost all the work (the
 #   "share of MACs" column), which is why the whole block slows down much
 #   less than its 3x3 does. On GPUs the gap is larger: grouped

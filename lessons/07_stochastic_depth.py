@@ -274,8 +274,8 @@ run.savefig(fig, "shipped_runs")
 # 72% of ResNet-20's blocks here) so that the full network generalises
 # better *after long training*, when a plain ResNet overfits. Eight epochs
 # leave ResNet-20 underfitting: its last epoch's training accuracy (on
-# augmented images, printed) is no higher than its test accuracy, so there is
-# no generalisation gap for the regulariser to close, and the weaker trained
+# augmented images, printed) is within about a point of its test accuracy,
+# so there is almost no generalisation gap for the regulariser to close, and the weaker trained
 # network simply costs accuracy; the time per run is what it saves.
 #
 # ## Summary
@@ -284,7 +284,7 @@ run.savefig(fig, "shipped_runs")
 # * Time is saved only if dropped branches are not computed: per-batch
 #   dropping, as in the paper (`drop_path_mode="batch"`); section 3 prints
 #   the saving. Per-sample DropPath (timm's default, tinycnn's "row") only
-#   regularises, and costs a little extra time.
+#   regularises, and costs extra time (section 3 prints how much).
 # * On ResNet-20 with an 8-epoch budget it saves time and costs accuracy
 #   (section 5, printed with error bars): the regulariser of very deep,
 #   long-trained networks does not help a short, shallow run.

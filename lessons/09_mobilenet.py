@@ -158,8 +158,9 @@ run.savefig(fig, "mobilenet")
 # separable layers lose little accuracy against standard ones for 8-9x fewer
 # MACs (Table 4). `mobilenet_v1_cifar_0125/025/035/050` are the alpha sweep;
 # `mobilenet_v1_cifar_0125_standard` is the 0.125 network with standard 3 x 3
-# convolutions. All trained with one recipe (`tinycnn train --recipe
-# cifar-small --model NAME`, 8 epochs) and tested on all 10,000 test images.
+# convolutions. Each is trained with one recipe (`tinycnn train --recipe
+# cifar-small --model NAME`, 8 epochs) and tested on all 10,000 test images;
+# those not trained yet print how to train them.
 
 # %%
 sweep = ["mobilenet_v1_cifar_0125", "mobilenet_v1_cifar_025", "mobilenet_v1_cifar_035", "mobilenet_v1_cifar_050"]

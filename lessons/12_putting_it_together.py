@@ -10,7 +10,7 @@
 # architecture with `tinycnn.summary`, and put accuracy against MACs in two
 # ways. The **evidence** is the shipped CIFAR-10 models, all trained with the
 # same recipe (`tinycnn train --recipe cifar-small`) and tested on all
-# 10,000 test images (read when shipped). Beside it, a **live mini-run**
+# 10,000 test images (those not trained yet print how to train them). Beside it, a **live mini-run**
 # trains a few of the small versions for one epoch on a few hundred images:
 # it shows the mechanics and the time per step, and it *cannot rank the
 # architectures* (the lesson prints its error bars, a couple of points at

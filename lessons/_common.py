@@ -267,12 +267,15 @@ def shipped_difference(a: str, b: str) -> str:
     (binomial, both models on the same 10,000 images); more seeds do not shrink it, they show the
     training's own spread, printed by shipped_table."""
     runs = {name: recorded_runs(name) for name in (a, b)}
+    missing = [name for name, rs in runs.items() if not rs]
+    if missing:
+        return "; ".join(not_shipped_line(name) for name in missing)
     mean = {name: float(np.mean([r["test_acc"] for r in rs])) for name, rs in runs.items()}
     seconds = {name: float(np.mean([r["seconds"] for r in rs])) for name, rs in runs.items()}
     se = np.hypot(binomial_se(mean[a], 10000), binomial_se(mean[b], 10000))
     return (f"{a} - {b}: {100 * (mean[a] - mean[b]):+.2f} points ± {100 * se:.2f} (seed means; seeds "
             f"{len(runs[a])} vs {len(runs[b])}; ± is the test set's standard error), "
-            f"training time {seconds[a] / seconds[b]:.2f}x")
+            f"training time {seconds[a] / seconds[b]:.2f}x (runs shared the machine differently: a loose ratio)")
 
 
 def mini_run(model, data, train_size: int, n_test: int, epochs: int = 1, lr: float = 0.1, batch_size: int = 64,
