@@ -106,10 +106,12 @@ print(f"mini-run budget: {config.epochs} epoch(s) on {config.train_size} images,
 # with one shared recipe and tested on the full test set.
 
 # %%
-shipped_names = ["resnet8", "resnet14", "resnet20", "preact_resnet20", "wrn10_2", "resnext20_8x4d",
+shipped_names = ["resnet8", "resnet14", "resnet20", "plain20", "preact_resnet20", "wrn10_2", "resnext20_8x4d",
                  "resnext20_1x16d", "resnet20_stochastic_depth", "se_resnet20", "densenet_bc_28_12",
-                 "mobilenet_v1_cifar_0125", "mobilenet_v1_cifar_025", "mobilenet_v1_cifar_035",
-                 "mobilenet_v1_cifar_050", "mobilenet_v2_cifar_035", "efficientnet_cifar_tiny"]
+                 "mobilenet_v1_cifar_0125", "mobilenet_v1_cifar_0125_standard", "mobilenet_v1_cifar_025",
+                 "mobilenet_v1_cifar_035", "mobilenet_v1_cifar_050", "mobilenet_v2_cifar_035",
+                 "efficientnet_cifar_tiny", "efficientnet_cifar_tiny_compound", "efficientnet_cifar_tiny_width",
+                 "efficientnet_cifar_tiny_depth", "efficientnet_cifar_tiny_resolution"]
 evidence = shipped_table(shipped_names, run)
 
 # %% [markdown]
@@ -128,7 +130,7 @@ published = {  # name: (G mult-adds, M params, ImageNet top-1 %), from the paper
     "MobileNet": (0.57, 4.2, 70.6), "MobileNetV2": (0.30, 3.5, 72.0), "EfficientNet-B0": (0.39, 5.3, 77.1),
     "EfficientNet-B3": (1.8, 12.0, 81.6),
 }
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+fig, axes = plt.subplots(1, 3, figsize=(16, 6.2))
 ax = axes[0]
 for i, (name, (gmacs, mparams, acc)) in enumerate(published.items()):
     ax.scatter(gmacs, acc, s=12 * mparams ** 0.8, color=f"C{i % 10}", alpha=0.7)
@@ -151,17 +153,20 @@ def log_ticks(ax, values):
 
 
 ax = axes[1]
-for i, (name, info) in enumerate(evidence.items()):
+for i, (name, info) in enumerate(evidence.items(), start=1):  # numbered points, names in the legend below
     acc, se = info["test_accuracy"], info.get("standard_error", 0.0)
-    ax.errorbar(info["macs"] / 1e6, acc, yerr=2 * se, fmt="o", color=f"C{i % 10}", capsize=2)
-    ax.annotate(name, (info["macs"] / 1e6, acc), fontsize=6, xytext=(4, 2), textcoords="offset points")
+    ax.errorbar(info["macs"] / 1e6, acc, yerr=2 * se, fmt="os^Dv"[(i - 1) // 10], color=f"C{(i - 1) % 10}",
+                capsize=2, ms=4, label=f"{i} {name}")
+    ax.annotate(str(i), (info["macs"] / 1e6, acc), fontsize=6, xytext=(3, 2), textcoords="offset points")
+if evidence:
+    ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(0.0, -0.16))
 if not evidence:
     ax.text(0.5, 0.5, "no shipped models yet:\ntinycnn train --recipe cifar-small --model NAME",
             ha="center", va="center", transform=ax.transAxes, fontsize=8)
 ax.set_xscale("log")
 if evidence:
     log_ticks(ax, [info["macs"] / 1e6 for info in evidence.values()])
-ax.set_xlabel("M MACs per image (counted, 32 px)")
+ax.set_xlabel("M MACs per image (counted at each model's resolution)")
 ax.set_ylabel("CIFAR-10 test accuracy (%), 10,000 images")
 ax.set_title("Shipped models, one recipe (evidence)", fontsize=9)
 ax = axes[2]

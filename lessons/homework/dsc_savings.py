@@ -219,7 +219,8 @@ for r in rows:
 # MACs per input value, about k^2 / 8 ~ 1 MAC per byte: it is
 # **memory-bound**, its speed set by how fast the feature maps stream
 # through the caches, not by the multipliers. In the table it holds a few %
-# of the separable layer's MACs but 30-60% of its time (CPU), at a
+# of the separable layer's MACs but about a third of its time or more (CPU;
+# the "dw share" columns), at a
 # small fraction of the pointwise conv's GMAC/s. Roofline: time >=
 # max(MACs / peak, bytes / bandwidth). Had the depthwise part run at the
 # pointwise conv's rate, the separable layer would be faster by the factor
@@ -287,7 +288,7 @@ ax.axhline(1, color="k", lw=0.7)
 ax.set_xticks(xs, [f"M{M} N{N}\nk{k} D{D}" for M, N, k, D in (r["shape"] for r in rows)], fontsize=8)
 ax.set_ylabel("standard / separable")
 ax.set_title(f"Speed-up of depthwise separable: MACs vs measured (batch {batch})", fontsize=10)
-ax.legend(fontsize=7)
+ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, not over them
 ax = axes[1]
 for (lib, prefix), fill in zip(libs, ("full", "none"), strict=False):
     for j, (name, marker) in enumerate((("standard", "o"), ("pointwise", "s"), ("depthwise", "^"))):
@@ -308,9 +309,9 @@ run.savefig(fig, "speedup")
 # * Params and mult-adds of depthwise + pointwise are exactly 1/N + 1/k^2 of
 #   a standard conv's: checked as exact fractions on real layers.
 # * The depthwise part is memory-bound (about 1 MAC per byte): a few % of
-#   the MACs, 30-60% of the separable layer's time; the
+#   the MACs, about a third of the separable layer's time or more; the
 #   pointwise GEMM is thinner than the standard conv's. The measured speed-up
-#   (CPU time, one thread) is 2-5x where the MACs promise 8-9x, in tinycnn
+#   (CPU time, one thread) is well below the 8-9x the MACs promise, in tinycnn
 #   and in PyTorch alike. MACs are not time.
 # * The gap factors exactly: measured = MAC ratio / (time lost to the
 #   depthwise part x the standard conv's rate over the pointwise conv's).
