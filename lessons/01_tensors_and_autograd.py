@@ -261,7 +261,8 @@ run.savefig(fig, "finite_difference_error")
 # %% [markdown]
 # In float32 a step below ~1e-7 vanishes entirely when added to x (relative
 # error 1: the two forward values are identical), and even the best steps
-# (~1e-3) leave errors of 1e-4..1e-5 that jump from point to point: too coarse
+# (~1e-3..1e-2) leave errors of about 1e-6..1e-4 (the best is printed) that
+# jump from point to point: too coarse
 # to tell a subtly wrong gradient from a right one. In float64 central
 # differences reach 1e-10 or better near eps = 1e-5..1e-6 (one-sided ones only
 # 1e-9, at eps ~ 1e-8), so gradcheck's default tolerances

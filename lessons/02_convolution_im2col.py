@@ -151,7 +151,7 @@ for shape, c_out, k, stride, padding in [((3, 4, 9, 7), 5, 3, 1, 1), ((3, 4, 9, 
 # ## 4. Timings
 # Three layers from a CIFAR ResNet (3x3, padding 1, channels kept): early
 # layers have big maps and few channels, late ones the opposite. The naive
-# loops run only on one small image (16 channels, 8x8): they take ~0.5 s.
+# loops run only on one small image (16 channels, 8x8): a fraction of a second.
 # We report each method's speed in GMAC/s (billions of multiply-accumulates
 # per second) so that different sizes compare. The Numba kernels were compiled
 # on their first call above (`cache=True` stores the machine code on disk).

@@ -11,7 +11,7 @@
 #   pooling turns (N, C, H, W) into (N, C), the input of the classifier.
 #
 # Then we stack conv -> BN -> ReLU -> pool three times and train the result on
-# a CIFAR-10 subset for about a minute.
+# a CIFAR-10 subset for well under a minute.
 
 # %%
 import time
@@ -229,7 +229,7 @@ run.savefig(fig, "training_curves")
 # * Pooling reduces resolution; max pooling routes the gradient to the winner,
 #   global average pooling gives one number per channel for the classifier.
 # * A 3-stage conv-BN-ReLU network with ~25k parameters learns CIFAR-10 well
-#   above chance in a minute of CPU time; a network this small underfits, and
+#   above chance in under a minute of CPU time (printed); a network this small underfits, and
 #   the next lessons are about going deeper and wider without losing
 #   trainability.
 #

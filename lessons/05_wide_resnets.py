@@ -204,12 +204,12 @@ if "wrn10_2" in shipped_runs and "preact_resnet20" in shipped_runs:
 # %% [markdown]
 # ## Summary
 # * At a fixed parameter budget the wide-shallow WRN counts about the same
-#   MACs as the deep-thin one (a little fewer here). Section 1 prints how much
+#   MACs as the deep-thin one (section 1 prints the ratio). Section 1 prints how much
 #   faster it runs, in inference, in training and per MAC; part of an
 #   images/s gain is fewer MACs, and the per-MAC ratio isolates the rest. The
 #   reasons it can be faster: bigger matrix products (section 2: the GMAC/s
 #   of one conv grow with its width) and fewer layers to pay per-layer costs
-#   for. At the default's small widths (32 to 128 channels) the gain is modest,
+#   for. At the default's small widths (up to 128 channels) the gain is modest,
 #   and on a loaded machine two runs can disagree: repeat the run, or use
 #   `--full` (N k^2 = 16, up to 256 channels), before reading a ratio.
 # * The WRN paper's finding (reported there, not measured here): widening a

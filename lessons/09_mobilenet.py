@@ -184,7 +184,8 @@ if {"mobilenet_v1_cifar_0125", "mobilenet_v1_cifar_0125_standard"} <= set(mobile
 # %% [markdown]
 # ## Summary
 # * A depthwise separable block costs 1/N + 1/k^2 of a standard conv.
-# * alpha scales MACs and parameters by about alpha^2, rho scales MACs by rho^2
+# * alpha scales MACs by about alpha^2 and parameters a little less steeply
+#   (the classifier is linear in alpha); rho scales MACs by rho^2
 #   and leaves the parameters alone; our counts match the paper's Tables 6-7.
 # * Measured speed improves less than the MACs fall: depthwise convs and thin
 #   GEMMs use the hardware less efficiently.

@@ -180,7 +180,7 @@ print(f"whole networks: v1 {s1.total_params / 1e6:.2f} M params, {s1.total_macs 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 4))
 ax = axes[0]
-ax.bar([str(t) for t, _, _ in t_rows], [m / 1e6 for _, _, m in t_rows], color="tab:blue")
+ax.bar([t for t, _, _ in t_rows], [m / 1e6 for _, _, m in t_rows], width=0.8, color="tab:blue")  # t to scale
 ax.set_xlabel("expansion factor t")
 ax.set_ylabel(f"M mult-adds (C = {C}, {D}x{D})")
 ax.set_title("Cost grows linearly in t")

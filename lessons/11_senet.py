@@ -194,7 +194,8 @@ if info is not None:
 # ## Summary
 # * SE = global pooling (squeeze), a 2-layer bottleneck MLP with a sigmoid
 #   (excitation), a channel-wise product (scale).
-# * In a ResNet it adds a few % parameters and well under 1% multiply-adds.
+# * It adds about 1% parameters to the CIFAR ResNets, about 10% to ResNet-50
+#   (printed), and well under 1% multiply-adds.
 # * The excitations are per image. Whether a block is class-specific is
 #   measured against a floor: the spread of an untrained network and of one
 #   trained on shuffled labels. The lesson prints the ratio per block; a brief
