@@ -264,8 +264,10 @@ print("Conv2d(512, 512, 3, padding=1) on 4x4:", wide.algorithm((batch, 512, 4, 4
 #   one thread ("1T"). Two effects can show there. (1) Memory: timed alone,
 #   the GEMM rereads one cols matrix that earlier calls already brought into
 #   the caches; inside the convolution, cols (several MiB, more than the
-#   caches) is freshly written and then read, so each whole is slower than its
-#   parts, for both paths. (2) Threads: Numba's im2col is a parallel loop on
+#   caches) is freshly written and then read, so a whole can be slower than
+#   its parts, for both paths (not always: with 16 channels cols is small).
+#   The timings are medians of three: on a machine busy with other work a
+#   single row can be off by several times (rerun before reading it). (2) Threads: Numba's im2col is a parallel loop on
 #   Numba's thread pool, and the GEMM after it runs on BLAS's own pool; with
 #   more than one thread both pools compete for the same cores at the
 #   handover, which costs the Numba path alone and which "1T" removes. Which
