@@ -136,8 +136,9 @@ def text_chart(rows: list[dict], key: str = "macs", width: int = 64, height: int
     lo, hi = f"{10 ** x_lo:.3g}", f"{10 ** x_hi:.3g}"
     label = unit + " (log scale)"
     lines.append(f"       {lo} {label:^{width - len(lo) - len(hi) - 2}} {hi}")
-    key_text = "test accuracy (%) of: " + ", ".join(f"{letter} {r['model']}" for letter, r in zip(letters, points))
-    return "\n".join(lines + textwrap.wrap(key_text, width + 7))
+    pairs = ", ".join(f"{letter}\0{r['model']}" for letter, r in zip(letters, points))  # \0: a space never broken
+    key = textwrap.wrap("test accuracy (%) of: " + pairs, width + 7, break_long_words=False)
+    return "\n".join(lines + key).replace("\0", " ")
 
 
 def plot(rows: list[dict], path: Path | str):
