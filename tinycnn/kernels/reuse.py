@@ -84,12 +84,6 @@ def apply(ufunc, a, b) -> np.ndarray:
     return ufunc(a, b, out=empty(shape, np.result_type(a, b)))
 
 
-def zeros(shape, dtype) -> np.ndarray:
-    out = empty(shape, dtype)
-    out.fill(0)
-    return out
-
-
 def clear():
     """Give every free block back to malloc (the arrays in use keep theirs)."""
     global _free_bytes
