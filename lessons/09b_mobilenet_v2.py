@@ -17,7 +17,7 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import setup, shipped_table
+from _common import binomial_se, setup, shipped_table
 
 import tinycnn
 from tinycnn import models, nn
@@ -217,7 +217,7 @@ v1 = sorted((info["macs"], info["test_accuracy"]) for name, info in mobiles.item
 if "mobilenet_v2_cifar_035" in mobiles and len(v1) >= 2:
     v2 = mobiles["mobilenet_v2_cifar_035"]
     at = float(np.interp(np.log(v2["macs"]), np.log([m for m, _ in v1]), [a for _, a in v1]))
-    se = np.hypot(v2["standard_error"], mobiles["mobilenet_v1_cifar_025"]["standard_error"])
+    se = 100 * np.hypot(binomial_se(v2["test_accuracy"] / 100, 10000), binomial_se(at / 100, 10000))
     print(f"mobilenet_v2_cifar_035: {v2['test_accuracy']:.2f}% at {v2['macs'] / 1e6:.1f}M MACs; the v1 sweep "
           f"interpolated there: {at:.2f}%; difference {v2['test_accuracy'] - at:+.2f} points (± about {se:.2f}, "
           "one seed each)")

@@ -34,8 +34,8 @@ from tinycnn.results import LOGS, RUNS_RECORD, read_run, read_runs_record
 from tinycnn.serialization import save
 from tinycnn.summary import summary
 from tinycnn.tensor import Tensor, no_grad
-from tinycnn.train import (CHECKPOINT, RECIPES, TrainConfig, _normalization, evaluate, load_dataset, make_loaders,
-                           training_resolution)
+from tinycnn.train import (CHECKPOINT, RECIPES, TrainConfig, _normalization, evaluate, load_dataset, make_config,
+                           make_loaders, training_resolution)
 
 SAMPLE_IMAGES = 16
 FLOAT16_TOLERANCE = 0.05  # accuracy points float16 rounding may cost
@@ -97,8 +97,6 @@ def record_run(run: Path | str, directory: Path | None = None) -> dict:
 def evaluate_shipped(name: str, data=None) -> float:
     """Test accuracy in percent of the shipped weights of `name` on the whole test set, prepared as
     its run's recipe prepares it (normalisation, resolution): what `test_accuracy` records."""
-    from tinycnn.train import make_config
-
     info = pretrained.pretrained_info(name)
     config = make_config(info["recipe"], model=info["model"])
     _, test = make_loaders(config, load_dataset(config, data))

@@ -137,8 +137,8 @@ def text_chart(rows: list[dict], key: str = "macs", width: int = 64, height: int
     label = unit + " (log scale)"
     lines.append(f"       {lo} {label:^{width - len(lo) - len(hi) - 2}} {hi}")
     pairs = ", ".join(f"{letter}\0{r['model']}" for letter, r in zip(letters, points))  # \0: a space never broken
-    key = textwrap.wrap("test accuracy (%) of: " + pairs, width + 7, break_long_words=False)
-    return "\n".join(lines + key).replace("\0", " ")
+    legend = textwrap.wrap("test accuracy (%) of: " + pairs, width + 7, break_long_words=False)
+    return "\n".join(lines + legend).replace("\0", " ")
 
 
 def plot(rows: list[dict], path: Path | str):
