@@ -45,6 +45,10 @@ se_resnet20 0 no --shuffle-labels
 resnet20 1 no
 preact_resnet20 1 no
 se_resnet20 1 no
+efficientnet_cifar_tiny_compound 1 no
+efficientnet_cifar_tiny_width 1 no
+efficientnet_cifar_tiny_resolution 1 no
+wrn10_2 1 no
 "
 
 state() {  # done | partial | new: recorded in tinycnn/pretrained/runs.json, or from the run folder
