@@ -278,7 +278,7 @@ def test_batch_of_one_gradient_survives_later_convolutions(kernel, padding):
 
 
 # (x shape, weight shape, padding, dilation[, groups]) for the direct kernels of 3-wide, stride-1 kernels:
-# several small images stacked per plane (and a last, partial stack), output channels not a multiple of the 4-channel block, kernel
+# several small images a plane, in a grid (and a last, partial plane), output channels not a multiple of the 4-channel block, kernel
 # heights 1 to 5, no / partial / full padding, dilation, non-square images, batch 1, one channel.
 DIRECT_CASES = {
     "3x3 pad 1, 5 output channels": ((2, 3, 6, 7), (5, 3, 3, 3), (1, 1), (1, 1)),
@@ -294,6 +294,10 @@ DIRECT_CASES = {
     "groups 2 of 2 in, 3 out": ((2, 4, 6, 6), (6, 2, 3, 3), (1, 1), (1, 1), 2),
     "groups 3 of 5 in, 6 out": ((2, 15, 5, 7), (18, 5, 3, 3), (1, 1), (1, 1), 3),
     "groups 2 of 7 in, 14 out, batch 1": ((1, 14, 4, 9), (28, 7, 3, 3), (1, 1), (1, 1), 2),
+    # a plane holds a grid of images that share their padding: 4 x 3 slots for 11 images, one empty
+    "grid of 11 small images, padding 2, dilation 2": ((11, 2, 3, 4), (5, 2, 3, 3), (2, 2), (2, 2)),
+    # no padding rows between the grid's rows, the widest padding (2*dw) between its columns
+    "grid of 6 images, padding (0, 4), dilation (1, 2)": ((6, 1, 3, 4), (2, 1, 3, 3), (0, 4), (1, 2)),
 }
 
 

@@ -17,9 +17,16 @@ turns into vector instructions. One pass of the loop serves 4 output
 channels and the 3 taps of a kernel row: each input value loaded feeds 4
 multiply-adds, each output value stored sums 3.
 
-Small images would make short loops, so k of them are stacked into one tall
-plane of k*Hp rows, each with its own padding rows; the output rows that
-straddle two images are junk too (8x8 images: k = 11, 1100 positions a plane).
+Small images would make short loops and mostly junk (an 8x8 image padded to
+10x10 computes 100 positions for 64), so a plane holds a grid of ky x kx
+images whose neighbours share their padding: image (sy, sx) starts S = H + ph
+rows below and T = W + pw columns right of the one before, so the ph zero
+rows (pw zero columns) between two images are the bottom (right) padding of
+one and the top (left) padding of the next. A valid output reads at most
+ph rows (pw columns) past its image, which are those zeros; what lies beyond
+is read only by junk outputs. (1) and (2) below hold as they are, Wp being
+the width of the whole plane. 8x8 images: 4 x 4 a plane, 37 wide, 1296
+positions computed for 1024 outputs (one image a plane: 1600).
 
 The weight gradient reads (1) the other way round, with the output gradient
 g in the padded-width layout and zeros in its junk entries:
@@ -61,35 +68,48 @@ CHUNKS = 16  # the weight gradient sums this many per-chunk partial sums (fixed:
 class Layout(NamedTuple):
     """Where everything lies in the padded-width layout of a stride-1 convolution, kernel (kh, 3).
 
-    k images stacked per plane, each Hp = H + 2*ph rows of Wp = W + 2*pw; output row i of
-    stacked image s is flat row s*Hp + i; L: flat positions computed per plane (the last valid
-    output, rounded up to whole vectors); Hq >= k*Hp: rows of a plane, enough for every read.
+    A plane holds a grid of ky x kx images, Wq = kx*T + pw columns wide; image s of a plane
+    (row sy = s // kx, column sx = s % kx of the grid) starts at row sy*S, column sx*T (its
+    padding included), S = H + ph, T = W + pw; its output pixel (i, j) lies at flat position
+    (sy*S + i)*Wq + sx*T + j. L: flat positions computed per plane (the last valid output,
+    rounded up to whole vectors); Hq: rows of a plane, enough for every read.
     """
 
-    k: int
-    Hp: int
-    Wp: int
+    kx: int
+    ky: int
+    S: int
+    T: int
+    Wq: int
     Hq: int
     L: int
     Ho: int
     Wo: int
 
+    @property
+    def k(self) -> int:
+        """Images per plane."""
+        return self.kx * self.ky
+
 
 def padded_width_layout(N, H, W, geometry: ConvGeometry) -> Layout:
     """The Layout of a batch of N images (H, W) for a stride-1 kernel (kh, 3)."""
     kh, _, _, _, ph, pw, dh, dw = geometry
-    Ho, Wo = H + 2 * ph - dh * (kh - 1), W + 2 * pw - 2 * dw  # stride 1
-    Hp, Wp = H + 2 * ph, W + 2 * pw
-    k = max(1, min(N, -(-MIN_FLAT // (Hp * Wp))))
-    L = -(-(((k - 1) * Hp + Ho - 1) * Wp + Wo) // VECTOR) * VECTOR
-    Hq = max(k * Hp, -(-((kh - 1) * dh * Wp + 2 * dw + L) // Wp))
-    return Layout(k, Hp, Wp, Hq, L, Ho, Wo)
+    Ho, Wo = H + 2 * ph - dh * (kh - 1), W + 2 * pw - 2 * dw  # stride 1; Ho <= S, Wo <= T
+    S, T = H + ph, W + pw
+    k = max(1, min(N, -(-MIN_FLAT // (S * T))))  # images per plane, laid out about square
+    kx = int(np.ceil(np.sqrt(k)))
+    ky = -(-k // kx)
+    Wq = kx * T + pw
+    L = -(-(((ky - 1) * S + Ho - 1) * Wq + (kx - 1) * T + Wo) // VECTOR) * VECTOR
+    Hq = max(ky * S + ph, -(-((kh - 1) * dh * Wq + 2 * dw + L) // Wq))
+    return Layout(kx, ky, S, T, Wq, Hq, L, Ho, Wo)
 
 
 @njit(cache=True, parallel=True)
-def _stack_planes(x, out, k, Hp, top, left):
-    """x: (N, C, H, W) -> out: (ceil(N/k), C', Hq, Wq), C' >= C: x[n, c] at rows
-    (n % k)*Hp + top.., columns left.. of plane out[n // k, c]; zeros everywhere else."""
+def _stack_planes(x, out, k, kx, S, T, top, left):
+    """x: (N, C, H, W) -> out: (ceil(N/k), C', Hq, Wq), C' >= C, k images a plane in rows of kx:
+    x[n, c] at rows sy*S + top.., columns sx*T + left.. of plane out[n // k, c], where
+    (sy, sx) = divmod(n % k, kx); zeros everywhere else."""
     N, C, H, W = x.shape
     C2 = out.shape[1]
     for task in prange(out.shape[0] * C2):
@@ -99,12 +119,13 @@ def _stack_planes(x, out, k, Hp, top, left):
         for s in range(k):
             n = m * k + s
             if n < N and c < C:
-                plane[s * Hp + top : s * Hp + top + H, left : left + W] = x[n, c]
+                r, q = s // kx * S + top, s % kx * T + left
+                plane[r : r + H, q : q + W] = x[n, c]
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
-def _forward(xp, w, out, k, Hp, Wp, L, dh, dw, per_group):
-    """(1). xp: (ceil(N/k), C, Hq*Wp) padded flat planes of k stacked images;
+def _forward(xp, w, out, k, kx, S, T, Wq, L, dh, dw, per_group):
+    """(1). xp: (ceil(N/k), C, Hq*Wq) padded flat planes of k images in rows of kx (Layout);
     w: (C_out rounded up to BLOCK, C/G, kh, 3); out: (N, C_out, Ho, Wo);
     per_group: output channels per group (a multiple of BLOCK), w.shape[0] without groups."""
     M = xp.shape[0]
@@ -119,7 +140,7 @@ def _forward(xp, w, out, k, Hp, Wp, L, dh, dw, per_group):
         for c in range(Cg):
             plane = xp[m, c0 + c]
             for a in range(kh):
-                row = a * dh * Wp
+                row = a * dh * Wq
                 s0 = plane[row : row + L]  # tap (a, 0), shifted plane      (L,)
                 s1 = plane[row + dw : row + dw + L]  # tap (a, 1)
                 s2 = plane[row + 2 * dw : row + 2 * dw + L]  # tap (a, 2)
@@ -134,15 +155,16 @@ def _forward(xp, w, out, k, Hp, Wp, L, dh, dw, per_group):
                     y2[p] += w20 * u + w21 * v + w22 * t
                     y3[p] += w30 * u + w31 * v + w32 * t
         for s in range(min(k, N - m * k)):  # drop the junk rows and columns (and padding channels)
+            corner = s // kx * S * Wq + s % kx * T  # output (0, 0) of image s
             for r in range(min(BLOCK, C_out - o)):
                 for i in range(Ho):
-                    row = (s * Hp + i) * Wp
+                    row = corner + i * Wq
                     out[m * k + s, o + r, i, :] = acc[r, row : row + Wo]
 
 
 @njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
-def _weight_grad(xp, gq, parts, Wp, L, dh, dw, per_group, zero):
-    """(2), one partial sum per chunk of planes. xp: (M, C, Hq*Wp) padded flat planes;
+def _weight_grad(xp, gq, parts, Wq, L, dh, dw, per_group, zero):
+    """(2), one partial sum per chunk of planes. xp: (M, C, Hq*Wq) padded flat planes;
     gq: (M, C_out rounded up to BLOCK, >= L) the same planes of the output gradient, zeros in
     the junk entries; parts: (chunks, C_out rounded up, C/G, kh, 3), zeroed here;
     per_group as in `_forward`."""
@@ -158,7 +180,7 @@ def _weight_grad(xp, gq, parts, Wp, L, dh, dw, per_group, zero):
                 for c in range(Cg):
                     plane = xp[m, c0 + c]
                     for a in range(kh):
-                        row = a * dh * Wp
+                        row = a * dh * Wq
                         s0 = plane[row : row + L]
                         s1 = plane[row + dw : row + dw + L]
                         s2 = plane[row + 2 * dw : row + 2 * dw + L]
@@ -193,10 +215,10 @@ def _weight_grad(xp, gq, parts, Wp, L, dh, dw, per_group, zero):
 
 
 def _stacked(x, layout, top, left, channels):
-    """x: (N, C, H, W) -> (ceil(N/k), channels, Hq*Wp): padded, stacked, flat planes."""
+    """x: (N, C, H, W) -> (ceil(N/k), channels, Hq*Wq): padded flat planes, k images each."""
     N = x.shape[0]
-    out = reuse.empty((-(-N // layout.k), channels, layout.Hq, layout.Wp), x.dtype)
-    launch(_stack_planes, out.size, np.ascontiguousarray(x), out, layout.k, layout.Hp, top, left)
+    out = reuse.empty((-(-N // layout.k), channels, layout.Hq, layout.Wq), x.dtype)
+    launch(_stack_planes, out.size, np.ascontiguousarray(x), out, layout.k, layout.kx, layout.S, layout.T, top, left)
     return out.reshape(out.shape[0], channels, -1)
 
 
@@ -323,13 +345,13 @@ class Direct:
         N, C, H, W = x.shape
         C_out, Cg, kh, _ = weight.shape
         lay = padded_width_layout(N, H, W, geometry)
-        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (ceil(N/k), C, Hq*Wp)
+        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (ceil(N/k), C, Hq*Wq)
         w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=x.dtype)  # whole blocks of 4 channels
         w[:C_out] = weight
         per_group = C_out // groups if groups > 1 else w.shape[0]
         out = reuse.empty((N, C_out, lay.Ho, lay.Wo), x.dtype)
-        launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.Hp, lay.Wp, lay.L,
-               geometry.dh, geometry.dw, per_group)
+        launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.kx, lay.S, lay.T, lay.Wq,
+               lay.L, geometry.dh, geometry.dw, per_group)
         return out
 
     def grad_weight(self, grad, x, geometry, groups):
@@ -340,11 +362,11 @@ class Direct:
         N, C, H, W = x.shape
         C_out4, kh = _round_up(grad.shape[1], BLOCK), geometry.kh
         lay = padded_width_layout(N, H, W, geometry)
-        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (M, C, Hq*Wp)
-        gq = _stacked(grad, lay, 0, 0, C_out4)  # (M, C_out4, Hq*Wp): output row i of image s at row s*Hp + i
+        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (M, C, Hq*Wq)
+        gq = _stacked(grad, lay, 0, 0, C_out4)  # (M, C_out4, Hq*Wq): each output pixel where (1) puts it
         parts = np.empty((min(CHUNKS, xp.shape[0]), C_out4, C // groups, kh, 3), dtype=x.dtype)
         per_group = grad.shape[1] // groups if groups > 1 else C_out4
-        launch(_weight_grad, xp.shape[0] * C_out4 * C // groups * kh * lay.L, xp, gq, parts, lay.Wp, lay.L,
+        launch(_weight_grad, xp.shape[0] * C_out4 * C // groups * kh * lay.L, xp, gq, parts, lay.Wq, lay.L,
                geometry.dh, geometry.dw, per_group, x.dtype.type(0))
         return parts.sum(axis=0)[: grad.shape[1]]
 
