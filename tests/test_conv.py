@@ -360,3 +360,22 @@ def test_direct_path_matches_torch_float32_resnet_shape():
     np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=2e-3)
+
+
+@pytest.mark.parametrize("N, H, W, padding, top_left", [(11, 3, 4, (2, 2), (2, 2)), (7, 5, 6, (1, 1), (0, 0)), (1, 4, 9, (0, 2), (0, 2))])
+def test_stacked_planes_place_each_image_in_its_grid_slot_and_zero_the_rest(N, H, W, padding, top_left):
+    """Every entry of a stacked plane is written (the buffer is reused memory): the image where its
+    Layout says, zeros elsewhere, for the input (top, left = padding) and the gradient (0, 0)."""
+    from tinycnn.kernels import direct_conv
+    from tinycnn.kernels.geometry import ConvGeometry
+    geometry = ConvGeometry(3, 3, 1, 1, *padding, 1, 1)
+    lay = direct_conv.padded_width_layout(N, H, W, geometry)
+    x = rng.standard_normal((N, 2, H, W))
+    out = np.full((-(-N // lay.k), 3, lay.Hq, lay.Wq), np.nan)  # one padding channel
+    direct_conv._stack_planes(x, out, lay.k, lay.kx, lay.S, lay.T, *top_left)
+    want = np.zeros_like(out)
+    for n in range(N):
+        sy, sx = divmod(n % lay.k, lay.kx)
+        r, q = sy * lay.S + top_left[0], sx * lay.T + top_left[1]
+        want[n // lay.k, :2, r : r + H, q : q + W] = x[n]
+    np.testing.assert_array_equal(out, want)

@@ -109,18 +109,27 @@ def padded_width_layout(N, H, W, geometry: ConvGeometry) -> Layout:
 def _stack_planes(x, out, k, kx, S, T, top, left):
     """x: (N, C, H, W) -> out: (ceil(N/k), C', Hq, Wq), C' >= C, k images a plane in rows of kx:
     x[n, c] at rows sy*S + top.., columns sx*T + left.. of plane out[n // k, c], where
-    (sy, sx) = divmod(n % k, kx); zeros everywhere else."""
+    (sy, sx) = divmod(n % k, kx); zeros everywhere else, each entry written once."""
     N, C, H, W = x.shape
-    C2 = out.shape[1]
+    C2, Hq = out.shape[1], out.shape[2]
     for task in prange(out.shape[0] * C2):
         m, c = task // C2, task % C2
         plane = out[m, c]
-        plane[:, :] = 0
-        for s in range(k):
-            n = m * k + s
-            if n < N and c < C:
-                r, q = s // kx * S + top, s % kx * T + left
-                plane[r : r + H, q : q + W] = x[n, c]
+        for r in range(Hq):
+            sy, i = (r - top) // S, (r - top) % S  # grid row, row within the image
+            if r < top or i >= H or sy * kx >= k:
+                plane[r, :] = 0  # a padding row
+                continue
+            q = 0
+            for s in range(sy * kx, sy * kx + kx):
+                n, start = m * k + s, (s - sy * kx) * T + left
+                plane[r, q:start] = 0  # the padding columns before image s
+                if n < N and c < C:
+                    plane[r, start : start + W] = x[n, c, i]
+                else:
+                    plane[r, start : start + W] = 0  # an empty slot or a padding channel
+                q = start + W
+            plane[r, q:] = 0
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
