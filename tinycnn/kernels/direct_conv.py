@@ -26,7 +26,7 @@ one and the top (left) padding of the next. A valid output reads at most
 ph rows (pw columns) past its image, which are those zeros; what lies beyond
 is read only by junk outputs. (1) and (2) below hold as they are, Wp being
 the width of the whole plane. 8x8 images: 4 x 4 a plane, 37 wide, 1296
-positions computed for 1024 outputs (one image a plane: 1600).
+positions computed for 1024 outputs (each image with its own padding: 1600).
 
 The weight gradient reads (1) the other way round, with the output gradient
 g in the padded-width layout and zeros in its junk entries:
