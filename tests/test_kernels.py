@@ -10,7 +10,8 @@ from tinycnn.kernels.depthwise import (
     depthwise_forward,
     depthwise_reference,
 )
-from tinycnn.kernels.direct_conv import Direct, direct_conv_simple, direct_weight_grad_simple, input_grad_as_conv
+from tinycnn.kernels.direct_conv import direct_conv_simple, direct_weight_grad_simple, input_grad_as_conv
+from tinycnn.kernels.direct_path import Direct
 from tinycnn.kernels.geometry import ConvGeometry, conv_output_size
 from tinycnn.kernels.im2col import col2im, col2im_reference, im2col, im2col_reference
 
@@ -152,6 +153,20 @@ def test_direct_kernels_match_numpy_reference(case, dtype):
                                 np.sum(direct_weight_grad_simple(grad, x, g, groups) * w.astype(np.float64))],
                                [inner, inner], rtol=tol * 10)
 
+
+
+@pytest.mark.parametrize("case", DIRECT + [((9, 8, 5, 4), (8, 4, 3, 3), 1, 1, 1, 1, 2), ((5, 3, 6, 5), (4, 3, 3, 3), 2, 2, 2, 2, 1)])
+def test_direct_backward_with_both_gradients_equals_each_alone(case):
+    """backward() stacks the output gradient once for both gradients where the padding is
+    "same" (and groups need no padding channels): the same bits as each gradient on its own."""
+    xs, ws, ph, pw, dh, dw, groups = case
+    g = ConvGeometry(ws[2], ws[3], 1, 1, ph, pw, dh, dw)
+    x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+    path = Direct()
+    grad = rng.standard_normal(path.forward(x, w, g, groups).shape).astype(np.float32)
+    gx, gw = path.backward(grad, x, w, g, groups, True, True)
+    np.testing.assert_array_equal(gx, path.grad_input(grad, w, x.shape, g, groups))
+    np.testing.assert_array_equal(gw, path.grad_weight(grad, x, g, groups))
 
 def test_direct_reference_matches_im2col_reference():
     """(1) as shifted slices is the convolution im2col + GEMM computes (any kernel, stride 1, groups)."""

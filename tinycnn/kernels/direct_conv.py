@@ -46,7 +46,7 @@ so (1) computes it too (`input_grad_as_conv`).
 
 `direct_conv_simple` and `direct_weight_grad_simple` are (1) and (2) in NumPy,
 one shifted slice of the padded input per tap; the tests compare the kernels
-with them. `Direct` is the convolution path built on these kernels.
+with them. `Direct` (kernels/direct_path.py) is the convolution path built on these kernels.
 """
 from typing import NamedTuple
 
@@ -172,11 +172,11 @@ def _forward(xp, w, out, k, kx, S, T, Wq, L, dh, dw, per_group):
 
 
 @njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
-def _weight_grad(xp, gq, parts, Wq, L, dh, dw, per_group, zero):
+def _weight_grad(xp, gq, g_off, parts, Wq, L, dh, dw, per_group, zero):
     """(2), one partial sum per chunk of planes. xp: (M, C, Hq*Wq) padded flat planes;
-    gq: (M, C_out rounded up to BLOCK, >= L) the same planes of the output gradient, zeros in
-    the junk entries; parts: (chunks, C_out rounded up, C/G, kh, 3), zeroed here;
-    per_group as in `_forward`."""
+    gq: (M, C_out rounded up to BLOCK, >= g_off + L) the same planes of the output gradient,
+    output position p at g_off + p, zeros in the junk entries; parts: (chunks, C_out rounded
+    up, C/G, kh, 3), zeroed here; per_group as in `_forward`."""
     M = xp.shape[0]
     chunks, C_out4, Cg, kh, _ = parts.shape
     for chunk in prange(chunks):
@@ -184,7 +184,8 @@ def _weight_grad(xp, gq, parts, Wq, L, dh, dw, per_group, zero):
         part[:] = 0
         for m in range(chunk * M // chunks, (chunk + 1) * M // chunks):
             for o in range(0, C_out4, BLOCK):
-                g0, g1, g2, g3 = gq[m, o, :L], gq[m, o + 1, :L], gq[m, o + 2, :L], gq[m, o + 3, :L]
+                g0, g1 = gq[m, o, g_off : g_off + L], gq[m, o + 1, g_off : g_off + L]
+                g2, g3 = gq[m, o + 2, g_off : g_off + L], gq[m, o + 3, g_off : g_off + L]
                 c0 = o // per_group * Cg
                 for c in range(Cg):
                     plane = xp[m, c0 + c]
@@ -285,105 +286,7 @@ def input_grad_as_conv(weight, geometry: ConvGeometry, groups):
     return w, ConvGeometry(kh, kw, 1, 1, dh * (kh - 1) - ph, dw * (kw - 1) - pw, dh, dw)
 
 
-def _whole_blocks(a, axis, groups):
-    """a with each group's channels along `axis` padded with zero channels to whole blocks of
-    BLOCK, so that no block of output channels straddles two groups."""
-    n = a.shape[axis] // groups
-    n4 = _round_up(n, BLOCK)
-    split = a.shape[:axis] + (groups, n) + a.shape[axis + 1:]
-    out = np.zeros(a.shape[:axis] + (groups, n4) + a.shape[axis + 1:], dtype=a.dtype)
-    out[(slice(None),) * (axis + 1) + (slice(0, n),)] = a.reshape(split)
-    return out.reshape(a.shape[:axis] + (groups * n4,) + a.shape[axis + 1:])
-
-
-def _drop_padding(a, axis, groups, n):
-    """The inverse of _whole_blocks: each group's first n channels along `axis`, contiguous."""
-    padded = a.reshape(a.shape[:axis] + (groups, a.shape[axis] // groups) + a.shape[axis + 1:])
-    kept = np.ascontiguousarray(padded[(slice(None),) * (axis + 1) + (slice(0, n),)])
-    return kept.reshape(a.shape[:axis] + (groups * n,) + a.shape[axis + 1:])
-
-
 def input_grad_is_a_conv(geometry: ConvGeometry) -> bool:
     """Whether (3) holds: stride 1, and padding within the kernel's reach d*(k-1)."""
     kh, kw, sh, sw, ph, pw, dh, dw = geometry
     return sh == sw == 1 and ph <= dh * (kh - 1) and pw <= dw * (kw - 1)
-
-
-# ---------------------------------------------------------------- the convolution path
-
-# The kernels run at a steady fraction of the machine's peak, less their junk columns (4x4
-# images: 36 padded pixels computed for 16), while im2col's GEMM gains with the channel count:
-# the direct path takes few channels, or any channel count on wide images (crossovers measured
-# in docs/PERFORMANCE.md).
-MAX_CHANNEL_PRODUCT = 128 * 256  # C_in * C_out / groups
-ANY_CHANNELS_FROM_WIDTH = 32
-
-
-class Direct:
-    """The direct path of the convolution (`ops.conv` picks it): (1) forward, (2) for the
-    weight gradient, (3) for the input gradient."""
-
-    name = "direct"
-    why = ("a 3-wide kernel at stride 1, few channels per group or a wide image: Numba kernels "
-           "read the padded input in place, no im2col copies")
-
-    def cannot(self, x_shape, weight_shape, geometry, groups):
-        """Why this path cannot compute the layer (None: it can)."""
-        C, C_out = x_shape[1], weight_shape[0]
-        if geometry.kw != 3:
-            return f"a {geometry.kh}x{geometry.kw} kernel, not 3 wide"
-        if (geometry.sh, geometry.sw) != (1, 1):
-            return f"stride {(geometry.sh, geometry.sw)}, not 1"
-        if not input_grad_is_a_conv(geometry):
-            return f"padding {(geometry.ph, geometry.pw)} beyond the kernel's reach: the input gradient is no convolution"
-        return None
-
-    def slower(self, x_shape, weight_shape, geometry, groups):
-        """Why the automatic choice leaves the layer to another path (None: it takes it)."""
-        product, W = x_shape[1] * weight_shape[0] // groups, x_shape[3]
-        if product <= MAX_CHANNEL_PRODUCT or W >= ANY_CHANNELS_FROM_WIDTH:
-            return None
-        return (f"C_in*C_out/groups = {product} > {MAX_CHANNEL_PRODUCT} on images {W} < {ANY_CHANNELS_FROM_WIDTH} "
-                "wide: im2col's GEMM is faster")
-
-    def forward(self, x, weight, geometry, groups):
-        """(1). x: (N, C, H, W); weight: (C_out, C/G, kh, 3) -> (N, C_out, Ho, Wo)."""
-        if groups > 1 and weight.shape[0] // groups % BLOCK:
-            out = self.forward(x, _whole_blocks(weight, 0, groups), geometry, groups)  # (N, G*C_out4/G, Ho, Wo)
-            return _drop_padding(out, 1, groups, weight.shape[0] // groups)           # (N, C_out, Ho, Wo)
-        N, C, H, W = x.shape
-        C_out, Cg, kh, _ = weight.shape
-        lay = padded_width_layout(N, H, W, geometry)
-        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (ceil(N/k), C, Hq*Wq)
-        w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=x.dtype)  # whole blocks of 4 channels
-        w[:C_out] = weight
-        per_group = C_out // groups if groups > 1 else w.shape[0]
-        out = reuse.empty((N, C_out, lay.Ho, lay.Wo), x.dtype)
-        launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.kx, lay.S, lay.T, lay.Wq,
-               lay.L, geometry.dh, geometry.dw, per_group)
-        return out
-
-    def grad_weight(self, grad, x, geometry, groups):
-        """(2). grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C/G, kh, 3)."""
-        if groups > 1 and grad.shape[1] // groups % BLOCK:
-            gw = self.grad_weight(_whole_blocks(grad, 1, groups), x, geometry, groups)  # (G*C_out4/G, C/G, kh, 3)
-            return _drop_padding(gw, 0, groups, grad.shape[1] // groups)               # (C_out, C/G, kh, 3)
-        N, C, H, W = x.shape
-        C_out4, kh = _round_up(grad.shape[1], BLOCK), geometry.kh
-        lay = padded_width_layout(N, H, W, geometry)
-        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (M, C, Hq*Wq)
-        gq = _stacked(grad, lay, 0, 0, C_out4)  # (M, C_out4, Hq*Wq): each output pixel where (1) puts it
-        parts = np.empty((min(CHUNKS, xp.shape[0]), C_out4, C // groups, kh, 3), dtype=x.dtype)
-        per_group = grad.shape[1] // groups if groups > 1 else C_out4
-        launch(_weight_grad, xp.shape[0] * C_out4 * C // groups * kh * lay.L, xp, gq, parts, lay.Wq, lay.L,
-               geometry.dh, geometry.dw, per_group, x.dtype.type(0))
-        return parts.sum(axis=0)[: grad.shape[1]]
-
-    def grad_input(self, grad, weight, x_shape, geometry, groups):
-        """(3). grad: (N, C_out, Ho, Wo) -> (N, C, H, W) = x_shape."""
-        return self.forward(grad, *input_grad_as_conv(weight, geometry, groups), groups)
-
-    def backward(self, grad, x, weight, geometry, groups, need_x, need_w):
-        gx = self.grad_input(grad, weight, x.shape, geometry, groups) if need_x else None
-        gw = self.grad_weight(grad, x, geometry, groups) if need_w else None
-        return gx, gw

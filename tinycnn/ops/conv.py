@@ -27,7 +27,8 @@ import numpy as np
 
 from tinycnn.kernels.blas import gemm
 from tinycnn.kernels.depthwise import Depthwise
-from tinycnn.kernels.direct_conv import Direct, input_grad_as_conv, input_grad_is_a_conv
+from tinycnn.kernels.direct_conv import input_grad_as_conv, input_grad_is_a_conv
+from tinycnn.kernels.direct_path import Direct
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.gemm import Pointwise, channels_first, from_channels_first, scratch, weight_grad
 from tinycnn.kernels.im2col import col2im, im2col

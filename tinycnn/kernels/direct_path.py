@@ -1,0 +1,148 @@
+"""The direct path of the convolution: the kernels of kernels/direct_conv.py, (1) forward,
+(2) for the weight gradient, (3) for the input gradient, for kernels 3 wide at stride 1.
+
+`ops.conv` picks this path for a layer when `Direct.cannot` and `Direct.slower` say nothing
+against it. Groups whose output channels are no whole blocks of 4 are padded with zero
+channels. When both gradients are wanted of a "same" convolution (padding d*(k-1)/2), the
+output gradient is stacked once: (3) reads it padded, and (2) reads the same planes from the
+padding's offset on.
+"""
+import numpy as np
+
+from tinycnn.kernels import reuse
+from tinycnn.kernels.direct_conv import (
+    BLOCK,
+    CHUNKS,
+    _forward,
+    _round_up,
+    _stacked,
+    _weight_grad,
+    input_grad_as_conv,
+    input_grad_is_a_conv,
+    padded_width_layout,
+)
+from tinycnn.kernels.launch import launch
+
+
+def _whole_blocks(a, axis, groups):
+    """a with each group's channels along `axis` padded with zero channels to whole blocks of
+    BLOCK, so that no block of output channels straddles two groups."""
+    n = a.shape[axis] // groups
+    n4 = _round_up(n, BLOCK)
+    split = a.shape[:axis] + (groups, n) + a.shape[axis + 1:]
+    out = np.zeros(a.shape[:axis] + (groups, n4) + a.shape[axis + 1:], dtype=a.dtype)
+    out[(slice(None),) * (axis + 1) + (slice(0, n),)] = a.reshape(split)
+    return out.reshape(a.shape[:axis] + (groups * n4,) + a.shape[axis + 1:])
+
+
+def _drop_padding(a, axis, groups, n):
+    """The inverse of _whole_blocks: each group's first n channels along `axis`, contiguous."""
+    padded = a.reshape(a.shape[:axis] + (groups, a.shape[axis] // groups) + a.shape[axis + 1:])
+    kept = np.ascontiguousarray(padded[(slice(None),) * (axis + 1) + (slice(0, n),)])
+    return kept.reshape(a.shape[:axis] + (groups * n,) + a.shape[axis + 1:])
+
+
+# The kernels run at a steady fraction of the machine's peak, less their junk columns (4x4
+# images: 36 padded pixels computed for 16), while im2col's GEMM gains with the channel count:
+# the direct path takes few channels, or any channel count on wide images (crossovers measured
+# in docs/PERFORMANCE.md).
+MAX_CHANNEL_PRODUCT = 128 * 256  # C_in * C_out / groups
+ANY_CHANNELS_FROM_WIDTH = 32
+
+
+class Direct:
+    """The direct path of the convolution (`ops.conv` picks it): (1) forward, (2) for the
+    weight gradient, (3) for the input gradient."""
+
+    name = "direct"
+    why = ("a 3-wide kernel at stride 1, few channels per group or a wide image: Numba kernels "
+           "read the padded input in place, no im2col copies")
+
+    def cannot(self, x_shape, weight_shape, geometry, groups):
+        """Why this path cannot compute the layer (None: it can)."""
+        if geometry.kw != 3:
+            return f"a {geometry.kh}x{geometry.kw} kernel, not 3 wide"
+        if (geometry.sh, geometry.sw) != (1, 1):
+            return f"stride {(geometry.sh, geometry.sw)}, not 1"
+        if not input_grad_is_a_conv(geometry):
+            return f"padding {(geometry.ph, geometry.pw)} beyond the kernel's reach: the input gradient is no convolution"
+        return None
+
+    def slower(self, x_shape, weight_shape, geometry, groups):
+        """Why the automatic choice leaves the layer to another path (None: it takes it)."""
+        product, W = x_shape[1] * weight_shape[0] // groups, x_shape[3]
+        if product <= MAX_CHANNEL_PRODUCT or W >= ANY_CHANNELS_FROM_WIDTH:
+            return None
+        return (f"C_in*C_out/groups = {product} > {MAX_CHANNEL_PRODUCT} on images {W} < {ANY_CHANNELS_FROM_WIDTH} "
+                "wide: im2col's GEMM is faster")
+
+    def forward(self, x, weight, geometry, groups):
+        """(1). x: (N, C, H, W); weight: (C_out, C/G, kh, 3) -> (N, C_out, Ho, Wo)."""
+        if groups > 1 and weight.shape[0] // groups % BLOCK:
+            out = self.forward(x, _whole_blocks(weight, 0, groups), geometry, groups)  # (N, G*C_out4/G, Ho, Wo)
+            return _drop_padding(out, 1, groups, weight.shape[0] // groups)           # (N, C_out, Ho, Wo)
+        N, C, H, W = x.shape
+        lay = padded_width_layout(N, H, W, geometry)
+        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (ceil(N/k), C, Hq*Wq)
+        return self._forward_stacked(xp, weight, N, lay, geometry, groups)
+
+    def _forward_stacked(self, xp, weight, N, lay, geometry, groups):
+        """(1) of the N images stacked in xp (M, >= C, Hq*Wq) -> (N, C_out, Ho, Wo)."""
+        C_out, Cg, kh, _ = weight.shape
+        w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=xp.dtype)  # whole blocks of 4 channels
+        w[:C_out] = weight
+        per_group = C_out // groups if groups > 1 else w.shape[0]
+        out = reuse.empty((N, C_out, lay.Ho, lay.Wo), xp.dtype)
+        launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.kx, lay.S, lay.T, lay.Wq,
+               lay.L, geometry.dh, geometry.dw, per_group)
+        return out
+
+    def grad_weight(self, grad, x, geometry, groups):
+        """(2). grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C/G, kh, 3)."""
+        if groups > 1 and grad.shape[1] // groups % BLOCK:
+            gw = self.grad_weight(_whole_blocks(grad, 1, groups), x, geometry, groups)  # (G*C_out4/G, C/G, kh, 3)
+            return _drop_padding(gw, 0, groups, grad.shape[1] // groups)               # (C_out, C/G, kh, 3)
+        N, C, H, W = x.shape
+        lay = padded_width_layout(N, H, W, geometry)
+        gq = _stacked(grad, lay, 0, 0, _round_up(grad.shape[1], BLOCK))  # (M, C_out4, Hq*Wq): each output pixel where (1) puts it
+        return self._weight_grad(gq, 0, x, grad.shape[1], lay, geometry, groups)
+
+    def _weight_grad(self, gq, g_off, x, C_out, lay, geometry, groups):
+        """(2) from the stacked output gradient gq (M, C_out4, Hq*Wq), output position p at g_off + p."""
+        C, kh, C_out4 = x.shape[1], geometry.kh, gq.shape[1]
+        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (M, C, Hq*Wq)
+        parts = np.empty((min(CHUNKS, xp.shape[0]), C_out4, C // groups, kh, 3), dtype=x.dtype)
+        per_group = C_out // groups if groups > 1 else C_out4
+        launch(_weight_grad, xp.shape[0] * C_out4 * C // groups * kh * lay.L, xp, gq, g_off, parts, lay.Wq, lay.L,
+               geometry.dh, geometry.dw, per_group, x.dtype.type(0))
+        return parts.sum(axis=0)[:C_out]
+
+    def grad_input(self, grad, weight, x_shape, geometry, groups):
+        """(3). grad: (N, C_out, Ho, Wo) -> (N, C, H, W) = x_shape."""
+        return self.forward(grad, *input_grad_as_conv(weight, geometry, groups), groups)
+
+    def backward(self, grad, x, weight, geometry, groups, need_x, need_w):
+        if need_x and need_w and _shares_stacked_grad(geometry, grad.shape[1], x.shape[1], groups):
+            return self._both_grads(grad, x, weight, geometry, groups)
+        gx = self.grad_input(grad, weight, x.shape, geometry, groups) if need_x else None
+        gw = self.grad_weight(grad, x, geometry, groups) if need_w else None
+        return gx, gw
+
+    def _both_grads(self, grad, x, weight, geometry, groups):
+        """(3) and (2) from one stacking of grad: padded by (ph, pw) it is the input of (3), and,
+        read from the offset ph*Wq + pw on, the output-gradient planes of (2)."""
+        N, C, H, W = x.shape
+        lay = padded_width_layout(N, H, W, geometry)  # also the layout of (3): "same" padding
+        gp = _stacked(grad, lay, geometry.ph, geometry.pw, _round_up(grad.shape[1], BLOCK))  # (M, C_out4, Hq*Wq)
+        flipped, geometry3 = input_grad_as_conv(weight, geometry, groups)
+        gx = self._forward_stacked(gp, flipped, N, lay, geometry3, groups)
+        gw = self._weight_grad(gp, geometry.ph * lay.Wq + geometry.pw, x, grad.shape[1], lay, geometry, groups)
+        return gx, gw
+
+
+def _shares_stacked_grad(geometry, C_out, C, groups) -> bool:
+    """Whether (2) and (3) can read one stacking of the output gradient: "same" padding (so
+    (3) has the layout of (2)) and no group padded to whole blocks."""
+    kh, kw, _, _, ph, pw, dh, dw = geometry
+    same = 2 * ph == dh * (kh - 1) and 2 * pw == dw * (kw - 1)
+    return same and (groups == 1 or (C_out // groups % BLOCK == 0 and C // groups % BLOCK == 0))
