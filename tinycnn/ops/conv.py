@@ -16,7 +16,8 @@ its own rule, thresholds and forward, grad_input and grad_weight:
 
 - `pointwise` (kernels/gemm.py): 1x1, stride 1, no padding: no im2col at all;
 - `depthwise` (kernels/depthwise.py): one input channel per group;
-- `direct` (kernels/direct_conv.py): kernels 3 wide at stride 1, few channels or wide images.
+- `direct` (kernels/direct_path.py, its kernels in direct_conv.py): kernels 3 wide at stride 1,
+  few channels or wide images.
 
 `conv_algorithm(...)` says which one a layer takes, and why; `conv2d(..., algorithm=...)`
 forces one.
