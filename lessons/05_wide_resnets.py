@@ -192,7 +192,7 @@ run.savefig(fig, "width_vs_depth")
 # `wrn10_2` (one block per stage, 32/64/128 channels) and its thin-and-deep
 # twin `preact_resnet20` (three blocks per stage, 16/32/64) hold the
 # parameters about equal (0.30M vs 0.27M); `resnet20` (0.27M) and `resnet14`
-# (0.17M, not trained yet) are the plain ResNets of that size. Each trained
+# (0.17M) are the plain ResNets of that size. Each trained
 # run used the same recipe (`tinycnn train --recipe cifar-small`) on the
 # 50,000 training images and was tested on all 10,000 test images.
 
