@@ -42,8 +42,8 @@ def _drop_padding(a, axis, groups, n):
     return kept.reshape(a.shape[:axis] + (groups * n,) + a.shape[axis + 1:])
 
 
-# The kernels run at a steady fraction of the machine's peak, less their junk columns (4x4
-# images: 36 padded pixels computed for 16), while im2col's GEMM gains with the channel count:
+# The kernels run at a steady fraction of the machine's peak, less their junk positions (4x4
+# images: about 25 computed per 16 outputs), while im2col's GEMM gains with the channel count:
 # the direct path takes few channels, or any channel count on wide images (crossovers measured
 # in docs/PERFORMANCE.md).
 MAX_CHANNEL_PRODUCT = 128 * 256  # C_in * C_out / groups
