@@ -9,11 +9,7 @@ import tinycnn
 from tinycnn import Tensor, gradcheck, nn
 from tinycnn.nn import functional as F
 
-rng = np.random.default_rng(0)
-
-
-def _t(shape, dtype=np.float64, requires_grad=True):
-    return Tensor(rng.standard_normal(shape).astype(dtype), requires_grad=requires_grad)
+from conv_helpers import random_tensor as _t, rng, rng_fixed
 
 
 def naive_conv2d(x, w, b, stride, padding, dilation, groups):
@@ -254,10 +250,6 @@ def test_fast_paths_agree_with_im2col_path(xs, ws, groups, padding, path):
         results.append([y.numpy(), x.grad.numpy(), w.grad.numpy()])
     for auto, general in zip(*results):
         np.testing.assert_allclose(auto, general, rtol=1e-12, atol=1e-12)
-
-
-def rng_fixed(shape):
-    return np.sin(np.arange(int(np.prod(shape)), dtype=np.float64)).reshape(shape)
 
 
 

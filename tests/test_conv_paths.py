@@ -10,15 +10,7 @@ import pytest
 from tinycnn import Tensor, nn
 from tinycnn.nn import functional as F
 
-rng = np.random.default_rng(0)
-
-
-def _t(shape, dtype=np.float64, requires_grad=True):
-    return Tensor(rng.standard_normal(shape).astype(dtype), requires_grad=requires_grad)
-
-
-def rng_fixed(shape):
-    return np.sin(np.arange(int(np.prod(shape)), dtype=np.float64)).reshape(shape)
+from conv_helpers import random_tensor as _t, rng_fixed
 
 
 # ---------------------------------------------------------------- choosing the path

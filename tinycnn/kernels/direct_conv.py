@@ -101,7 +101,7 @@ def padded_width_layout(N, H, W, geometry: ConvGeometry) -> Layout:
     ky = -(-k // kx)
     Wq = kx * T + pw
     L = -(-(((ky - 1) * S + Ho - 1) * Wq + (kx - 1) * T + Wo) // VECTOR) * VECTOR
-    Hq = max(ky * S + ph, -(-((kh - 1) * dh * Wq + 2 * dw + L) // Wq))
+    Hq = max(ky * S, -(-((kh - 1) * dh * Wq + 2 * dw + L) // Wq))  # the images' rows; every read
     return Layout(kx, ky, S, T, Wq, Hq, L, Ho, Wo)
 
 

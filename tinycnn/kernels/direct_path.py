@@ -105,9 +105,9 @@ class Direct:
         N, C, H, W = x.shape
         lay = padded_width_layout(N, H, W, geometry)
         gq = _stacked(grad, lay, 0, 0, _round_up(grad.shape[1], BLOCK))  # (M, C_out4, Hq*Wq): each output pixel where (1) puts it
-        return self._weight_grad(gq, 0, x, grad.shape[1], lay, geometry, groups)
+        return self._grad_weight_stacked(gq, 0, x, grad.shape[1], lay, geometry, groups)
 
-    def _weight_grad(self, gq, g_off, x, C_out, lay, geometry, groups):
+    def _grad_weight_stacked(self, gq, g_off, x, C_out, lay, geometry, groups):
         """(2) from the stacked output gradient gq (M, C_out4, Hq*Wq), output position p at g_off + p."""
         C, kh, C_out4 = x.shape[1], geometry.kh, gq.shape[1]
         xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (M, C, Hq*Wq)
@@ -136,7 +136,7 @@ class Direct:
         gp = _stacked(grad, lay, geometry.ph, geometry.pw, _round_up(grad.shape[1], BLOCK))  # (M, C_out4, Hq*Wq)
         flipped, geometry3 = input_grad_as_conv(weight, geometry, groups)
         gx = self._forward_stacked(gp, flipped, N, lay, geometry3, groups)
-        gw = self._weight_grad(gp, geometry.ph * lay.Wq + geometry.pw, x, grad.shape[1], lay, geometry, groups)
+        gw = self._grad_weight_stacked(gp, geometry.ph * lay.Wq + geometry.pw, x, grad.shape[1], lay, geometry, groups)
         return gx, gw
 
 
