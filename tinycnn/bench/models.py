@@ -5,8 +5,9 @@ user's environment minus the variables that tune speed, with the library's defau
 except the thread count (--threads, set through the library's API). tinycnn runs three times:
 in a worker that imports numpy (and matplotlib) first, in one that imports tinycnn first, as the
 `tinycnn` command does (the two should agree: `import tinycnn` changes nothing in the process),
-and in one that imports numpy first and calls `tinycnn.keep_freed_memory()`. The coordinator (this process) only sends
-requests and collects the times.
+and in one that imports numpy first and runs inference on the eval fast path,
+`tinycnn.nn.utils.fusion.fuse(model, example)` (its training step is the first worker's: a
+second sample of it). The coordinator (this process) only sends requests and collects the times.
 
 For each model (batch --batch, float32, 32x32 inputs), fresh workers:
 - the median time of a training step (zero_grad, forward, cross-entropy, backward, SGD step with
@@ -38,6 +39,7 @@ import tinycnn.models
 from tinycnn.bench.table import print_table
 from tinycnn.bench.worker import is_speed_var
 from tinycnn.bench.workers import LABELS, Worker, WorkerError, interleaved
+from tinycnn.nn.utils.fusion import fuse
 
 MODELS = {  # benchmark name -> registered model
     "resnet20": "resnet20",
@@ -47,8 +49,8 @@ MODELS = {  # benchmark name -> registered model
     "efficientnet-b0": "efficientnet_b0_cifar",
 }
 # a script importing numpy first, one importing tinycnn first (as the `tinycnn` command does), and
-# the first with `tinycnn.keep_freed_memory()` called
-TINYCNN_VARIANTS = ("numpy-first", "tinycnn-first", "keep-freed")
+# the first with its inference model fused (`fuse`)
+TINYCNN_VARIANTS = ("numpy-first", "tinycnn-first", "fused")
 SGD_ARGS = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
 
@@ -77,10 +79,12 @@ def batch_data(batch: int, seed: int = 0):
     return rng.standard_normal((batch, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, batch)
 
 
-def tinycnn_steps(model, x, y):
-    """(train_step, inference) closures for a tinycnn model on arrays x, y."""
+def tinycnn_steps(model, x, y, fused: bool = False):
+    """(train_step, inference) closures for a tinycnn model on arrays x, y; `fused`: inference
+    on a copy fused for eval (`fuse`) once, here, as a user does after training."""
     opt = tinycnn.optim.SGD(model.parameters(), **SGD_ARGS)
     tx, ty = tinycnn.Tensor(x), tinycnn.Tensor(y)
+    evaluated = fuse(model.eval(), tx[:1]) if fused else model
 
     def train_step():
         model.train()
@@ -90,9 +94,9 @@ def tinycnn_steps(model, x, y):
         opt.step()
 
     def inference():
-        model.eval()
+        evaluated.eval()
         with tinycnn.no_grad():
-            model(tx)
+            evaluated(tx)
 
     return train_step, inference
 
@@ -249,6 +253,6 @@ def print_summary(results: dict, with_torch: bool):
     rows = [[name, *(r["times"][v, phase] / r["times"]["torch", phase]
                      for phase in ("train", "infer") for v in TINYCNN_VARIANTS)]
             for name, r in results.items()]
-    short = {"numpy-first": "numpy first", "tinycnn-first": "tinycnn first", "keep-freed": "keep_freed_memory"}
+    short = {"numpy-first": "numpy first", "tinycnn-first": "tinycnn first", "fused": "numpy first, fuse"}
     print_table(["model", *(f"{phase}, {short[v]}" for phase in ("train", "infer") for v in TINYCNN_VARIANTS)],
                 rows, "Ratios tinycnn / PyTorch (below 1: tinycnn faster)")

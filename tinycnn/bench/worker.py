@@ -5,8 +5,9 @@ clean environment, so that each library runs as in a user's own script:
 - "numpy-first": imports numpy and matplotlib (if installed) before tinycnn, as the lessons,
   the tests and most notebooks do;
 - "tinycnn-first": imports tinycnn before anything else, as the `tinycnn` command does;
-- "keep-freed": numpy first, then `tinycnn.keep_freed_memory()` (the one process-wide setting,
-  made only on request);
+- "fused": numpy first, its inference through the eval fast path a user asks for,
+  `tinycnn.nn.utils.fusion.fuse(model, example)` (BatchNorms folded, activations applied in the
+  convolutions' own pass), made once after the model is built; its training step is numpy-first's;
 - "torch": imports torch (and numpy, for the inputs) first. It imports tinycnn afterwards, only to
   build the PyTorch twin (`tinycnn.interop.to_torch`, same weights): the twin's classes are made
   at run time and cannot be loaded without tinycnn. `import tinycnn` changes nothing
@@ -32,7 +33,7 @@ SPEED_ENV = ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY", "NUMBA_NUM_THREADS", 
              "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SPEED_ENV_PREFIX = "TINYCNN_"
 NOT_SPEED_ENV = ("TINYCNN_DATA",)  # where the datasets live: kept
-VARIANTS = ("numpy-first", "tinycnn-first", "keep-freed", "torch")
+VARIANTS = ("numpy-first", "tinycnn-first", "fused", "torch")
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
@@ -42,7 +43,7 @@ def is_speed_var(name: str) -> bool:
 
 def import_libraries(variant: str, threads: int) -> dict:
     """Import in the variant's order and set the thread count; what was loaded before tinycnn."""
-    if variant == "numpy-first":
+    if variant in ("numpy-first", "fused"):
         import numpy  # noqa: F401
         try:
             import matplotlib  # noqa: F401
@@ -53,8 +54,6 @@ def import_libraries(variant: str, threads: int) -> dict:
         import numpy  # noqa: F401
 
         torch.set_num_threads(threads)
-    elif variant == "keep-freed":
-        import numpy  # noqa: F401
     elif variant != "tinycnn-first":
         raise ValueError(f"unknown worker variant {variant!r} (one of {', '.join(VARIANTS)})")
     before = [m for m in ("numpy", "matplotlib", "torch") if m in sys.modules]
@@ -62,8 +61,6 @@ def import_libraries(variant: str, threads: int) -> dict:
 
     if variant != "torch":
         tinycnn.set_num_threads(threads)
-    if variant == "keep-freed":
-        tinycnn.keep_freed_memory()
     return {"loaded_before_tinycnn": before}
 
 
@@ -90,7 +87,7 @@ class Server:
         x, y = models.batch_data(batch)
         model = models.build(name)
         if self.variant != "torch":
-            return (*models.tinycnn_steps(model, x, y), models.macs_per_image(model))
+            return (*models.tinycnn_steps(model, x, y, fused=self.variant == "fused"), models.macs_per_image(model))
         import torch
 
         from tinycnn.interop import to_torch

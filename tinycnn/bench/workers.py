@@ -22,7 +22,7 @@ from tinycnn.bench.worker import is_speed_var
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 LABELS = {"numpy-first": "tinycnn (numpy first)", "tinycnn-first": "tinycnn (tinycnn first)",
-          "keep-freed": "tinycnn (keep_freed_memory)", "torch": "PyTorch"}
+          "fused": "tinycnn (numpy first, fuse)", "torch": "PyTorch"}
 # The first call of a model compiles or loads Numba's kernels, and one DenseNet step at batch 128
 # takes seconds on a busy machine: a worker silent this long is stuck.
 TIMEOUT_S = 900.0

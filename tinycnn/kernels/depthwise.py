@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinycnn.kernels import reuse
+from tinycnn.kernels.epilogue import store
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.launch import launch
 
@@ -122,9 +123,9 @@ def _load_stack(stack, src, first, count, channel, top, left):
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _forward_stride1(x, weight, out, ph, pw, dh, dw, k, n_chunks):
+def _forward_stride1(x, weight, out, ph, pw, dh, dw, k, n_chunks, bias, lo, hi):
     """Stride 1, k images of a channel per buffer. x: (N, C, H, W), weight: (C_out, kh, kw),
-    out: (N, C_out, Ho, Wo)."""
+    out: (N, C_out, Ho, Wo) + bias (C_out,), clamped to [lo, hi] as it is written."""
     N, C, H, W = x.shape
     C_out, kh, kw = weight.shape
     m = C_out // C
@@ -145,7 +146,8 @@ def _forward_stride1(x, weight, out, ph, pw, dh, dw, k, n_chunks):
                 for a in range(kh):
                     _add_taps(wide, xp, a * dh * Wp, dw, weight[o, a], L)
                 for s in range(count):
-                    out[g * k + s, o] = wide[s * Hp * Wp : s * Hp * Wp + Ho * Wp].reshape(Ho, Wp)[:, :Wo]
+                    for i in range(Ho):
+                        store(wide[(s * Hp + i) * Wp : (s * Hp + i) * Wp + Wo], out[g * k + s, o, i], bias[o], lo, hi)
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
@@ -196,8 +198,9 @@ def _backward_stride1(grad, x, weight, gx, gw_parts, need_x, need_w, C, H, W, ph
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _forward(x, weight, out, sh, sw, ph, pw, dh, dw, n_chunks):
-    """Any stride, one plane at a time, one output row at a time."""
+def _forward(x, weight, out, sh, sw, ph, pw, dh, dw, n_chunks, bias, lo, hi):
+    """Any stride, one plane at a time, one output row at a time; + bias (C_out,), clamped
+    to [lo, hi]."""
     N, C, H, W = x.shape
     C_out, kh, kw = weight.shape
     m = C_out // C
@@ -218,6 +221,7 @@ def _forward(x, weight, out, sh, sw, ph, pw, dh, dw, n_chunks):
                             src = xp[base : base + Wo * sw : sw]  # (Wo,)
                             for j in range(Wo):
                                 row[j] += w * src[j]
+                    store(row, row, bias[o], lo, hi)
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
@@ -268,19 +272,23 @@ def _stack(N, H, W, ph, pw) -> int:
     return max(1, min(N, -(-MIN_STACK // ((H + 2 * ph) * (W + 2 * pw)))))
 
 
-def depthwise_forward(x, weight, geometry: ConvGeometry):
-    """x: (N, C, H, W), weight: (C_out, kh, kw) -> out: (N, C_out, Ho, Wo)."""
+def depthwise_forward(x, weight, geometry: ConvGeometry, bias=None, clamp=None):
+    """x: (N, C, H, W), weight: (C_out, kh, kw) -> out: (N, C_out, Ho, Wo), plus bias (C_out,)
+    and clamped to clamp = (lo, hi) if given, in the pass that writes it."""
     N, C, H, W = x.shape
     C_out, kh, kw = weight.shape
     _, _, sh, sw, ph, pw, dh, dw = geometry
     Ho, Wo = geometry.output_size(H, W)
     out = reuse.empty((N, C_out, Ho, Wo), x.dtype)
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+    b = np.zeros(C_out, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    lo, hi = (x.dtype.type(v) for v in ((-np.inf, np.inf) if clamp is None else clamp))
     if sh == sw == 1:
         k = _stack(N, H, W, ph, pw)
-        launch(_forward_stride1, out.size * kh * kw, x, weight, out, ph, pw, dh, dw, k, _n_chunks(-(-N // k) * C))
+        launch(_forward_stride1, out.size * kh * kw, x, weight, out, ph, pw, dh, dw, k, _n_chunks(-(-N // k) * C),
+               b, lo, hi)
     else:
-        launch(_forward, out.size * kh * kw, x, weight, out, sh, sw, ph, pw, dh, dw, _n_chunks(N * C))
+        launch(_forward, out.size * kh * kw, x, weight, out, sh, sw, ph, pw, dh, dw, _n_chunks(N * C), b, lo, hi)
     return out
 
 
@@ -316,6 +324,7 @@ class Depthwise:
 
     name = "depthwise"
     why = "one input channel per group: Numba kernels slide each filter over its plane, no im2col copies"
+    fuses_epilogue = True  # forward(..., bias=, clamp=) adds and clamps in the pass that writes
 
     def cannot(self, x_shape, weight_shape, geometry, groups):
         """Why this path cannot compute the layer (None: it can)."""
@@ -327,8 +336,8 @@ class Depthwise:
         """Why the automatic choice leaves the layer to another path (None: it takes it)."""
         return "a single channel is an ordinary convolution" if x_shape[1] == 1 else None
 
-    def forward(self, x, weight, geometry, groups):
-        return depthwise_forward(x, weight.reshape(weight.shape[0], geometry.kh, geometry.kw), geometry)
+    def forward(self, x, weight, geometry, groups, bias=None, clamp=None):
+        return depthwise_forward(x, weight.reshape(weight.shape[0], geometry.kh, geometry.kw), geometry, bias, clamp)
 
     def grad_input(self, grad, weight, x_shape, geometry, groups):
         return self.backward(grad, tuple(x_shape), weight, geometry, groups, True, False)[0]

@@ -54,6 +54,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinycnn.kernels import reuse
+from tinycnn.kernels.epilogue import store
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.launch import launch
 
@@ -133,10 +134,12 @@ def _stack_planes(x, out, k, kx, S, T, top, left):
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
-def _forward(xp, w, out, k, kx, S, T, Wq, L, dh, dw, per_group):
-    """(1). xp: (ceil(N/k), C, Hq*Wq) padded flat planes of k images in rows of kx (Layout);
-    w: (C_out rounded up to BLOCK, C/G, kh, 3); out: (N, C_out, Ho, Wo);
-    per_group: output channels per group (a multiple of BLOCK), w.shape[0] without groups."""
+def _forward(xp, w, out, k, kx, S, T, Wq, L, dh, dw, per_group, bias, lo, hi):
+    """(1), plus bias and a clamp to [lo, hi] in the same pass (the eval path's fused
+    activation: ReLU is [0, inf]; no clamp is [-inf, inf]). xp: (ceil(N/k), C, Hq*Wq) padded
+    flat planes of k images in rows of kx (Layout); w: (C_out rounded up to BLOCK, C/G, kh, 3);
+    out: (N, C_out, Ho, Wo); per_group: output channels per group (a multiple of BLOCK),
+    w.shape[0] without groups; bias: (C_out,)."""
     M = xp.shape[0]
     Cg, kh = w.shape[1], w.shape[2]
     N, C_out, Ho, Wo = out.shape
@@ -167,8 +170,8 @@ def _forward(xp, w, out, k, kx, S, T, Wq, L, dh, dw, per_group):
             corner = s // kx * S * Wq + s % kx * T  # output (0, 0) of image s
             for r in range(min(BLOCK, C_out - o)):
                 for i in range(Ho):
-                    row = corner + i * Wq
-                    out[m * k + s, o + r, i, :] = acc[r, row : row + Wo]
+                    store(acc[r, corner + i * Wq : corner + i * Wq + Wo], out[m * k + s, o + r, i], bias[o + r], lo, hi)
+
 
 
 @njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})

@@ -21,6 +21,7 @@ from tinycnn.kernels.direct_conv import (
     input_grad_is_a_conv,
     padded_width_layout,
 )
+from tinycnn.kernels.epilogue import epilogue
 from tinycnn.kernels.launch import launch
 
 
@@ -57,6 +58,7 @@ class Direct:
     name = "direct"
     why = ("a 3-wide kernel at stride 1, few channels per group or a wide image: Numba kernels "
            "read the padded input in place, no im2col copies")
+    fuses_epilogue = True  # forward(..., bias=, clamp=) adds and clamps in the pass that writes
 
     def cannot(self, x_shape, weight_shape, geometry, groups):
         """Why this path cannot compute the layer (None: it can)."""
@@ -76,25 +78,28 @@ class Direct:
         return (f"C_in*C_out/groups = {product} > {MAX_CHANNEL_PRODUCT} on images {W} < {ANY_CHANNELS_FROM_WIDTH} "
                 "wide: im2col's GEMM is faster")
 
-    def forward(self, x, weight, geometry, groups):
-        """(1). x: (N, C, H, W); weight: (C_out, C/G, kh, 3) -> (N, C_out, Ho, Wo)."""
+    def forward(self, x, weight, geometry, groups, bias=None, clamp=None):
+        """(1). x: (N, C, H, W); weight: (C_out, C/G, kh, 3) -> (N, C_out, Ho, Wo), plus bias
+        (C_out,) and clamped to clamp = (lo, hi) if given, in the pass that writes the output."""
         if groups > 1 and weight.shape[0] // groups % BLOCK:
             out = self.forward(x, _whole_blocks(weight, 0, groups), geometry, groups)  # (N, G*C_out4/G, Ho, Wo)
-            return _drop_padding(out, 1, groups, weight.shape[0] // groups)           # (N, C_out, Ho, Wo)
+            return epilogue(_drop_padding(out, 1, groups, weight.shape[0] // groups), bias, clamp)  # (N, C_out, Ho, Wo)
         N, C, H, W = x.shape
         lay = padded_width_layout(N, H, W, geometry)
         xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (ceil(N/k), C, Hq*Wq)
-        return self._forward_stacked(xp, weight, N, lay, geometry, groups)
+        return self._forward_stacked(xp, weight, N, lay, geometry, groups, bias, clamp)
 
-    def _forward_stacked(self, xp, weight, N, lay, geometry, groups):
+    def _forward_stacked(self, xp, weight, N, lay, geometry, groups, bias=None, clamp=None):
         """(1) of the N images stacked in xp (M, >= C, Hq*Wq) -> (N, C_out, Ho, Wo)."""
         C_out, Cg, kh, _ = weight.shape
         w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=xp.dtype)  # whole blocks of 4 channels
         w[:C_out] = weight
         per_group = C_out // groups if groups > 1 else w.shape[0]
         out = reuse.empty((N, C_out, lay.Ho, lay.Wo), xp.dtype)
+        b = np.zeros(C_out, xp.dtype) if bias is None else np.ascontiguousarray(bias, dtype=xp.dtype)
+        lo, hi = (-np.inf, np.inf) if clamp is None else clamp
         launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.kx, lay.S, lay.T, lay.Wq,
-               lay.L, geometry.dh, geometry.dw, per_group)
+               lay.L, geometry.dh, geometry.dw, per_group, b, xp.dtype.type(lo), xp.dtype.type(hi))
         return out
 
     def grad_weight(self, grad, x, geometry, groups):

@@ -4,7 +4,7 @@ import numpy as np
 from tinycnn.kernels import activation as kernels
 from tinycnn.kernels import reuse
 from tinycnn.ops.shape import _dim
-from tinycnn.tensor import Function
+from tinycnn.tensor import Function, Tensor
 
 
 class ReLU(Function):
@@ -138,11 +138,28 @@ class LogSoftmax(Function):
         return grad - np.exp(out) * grad.sum(axis=self.dim, keepdims=True)
 
 
+def mark_clamped(t, lo, hi):
+    """t (a Tensor) holds values in [lo, hi] (or NaN): an eval-path convolution clamped its
+    output in the pass that wrote it, so the ReLU or ReLU6 the model applies next has nothing
+    left to do. The mark names t's array: it does not follow the values into another array."""
+    t._clamped = (t.data, lo, hi)
+    return t
+
+
+def _clamped_within(x, lo, hi) -> bool:
+    mark = getattr(x, "_clamped", None)
+    return mark is not None and mark[0] is x.data and lo <= mark[1] and mark[2] <= hi and not x.requires_grad
+
+
 def relu(x, inplace=False):
+    if _clamped_within(x, 0.0, np.inf):
+        return Tensor(x.data, _raw=True)  # the values relu(x) would give; a new, unmarked tensor
     return ReLU.apply(x)
 
 
 def relu6(x, inplace=False):
+    if _clamped_within(x, 0.0, 6.0):
+        return Tensor(x.data, _raw=True)
     return ReLU6.apply(x)
 
 

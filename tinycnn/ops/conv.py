@@ -30,11 +30,15 @@ from tinycnn.kernels.blas import gemm
 from tinycnn.kernels.depthwise import Depthwise
 from tinycnn.kernels.direct_conv import input_grad_as_conv, input_grad_is_a_conv
 from tinycnn.kernels.direct_path import Direct
+from tinycnn.kernels.epilogue import epilogue
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.gemm import Pointwise, channels_first, from_channels_first, scratch, weight_grad
 from tinycnn.kernels.im2col import col2im, im2col
-from tinycnn.tensor import Function, Tensor
+from tinycnn.ops.activation import mark_clamped, relu, relu6
+from tinycnn.tensor import Function, Tensor, is_grad_enabled
 
+# The activations a convolution can apply in its own pass: their range, and their op.
+ACTIVATIONS = {"relu": ((0.0, np.inf), relu), "relu6": ((0.0, 6.0), relu6)}
 FAST_PATHS = {path.name: path for path in (Depthwise(), Pointwise(), Direct())}  # in the order auto tries them
 ALGORITHMS = ("im2col", *FAST_PATHS)
 
@@ -92,6 +96,8 @@ class FastConv2dFunction(Function):
         self.path, self.fast = path.name, path
         x = np.ascontiguousarray(x)
         self.save_for_backward(x, weight)
+        if bias and getattr(path, "fuses_epilogue", False):
+            return path.forward(x, weight, geometry, groups, bias=bias[0])     # (N, C_out, Ho, Wo)
         out = path.forward(x, weight, geometry, groups)                      # (N, C_out, Ho, Wo)
         if bias:
             out += bias[0].reshape(-1, 1, 1)
@@ -217,17 +223,38 @@ def _check_input(x, weight, bias, geometry, groups, where):
 # ---------------------------------------------------------------- the functions
 
 
-def convolve(x, weight, bias, geometry: ConvGeometry, groups: int, algorithm=None, where="conv2d") -> Tensor:
+def convolve(x, weight, bias, geometry: ConvGeometry, groups: int, algorithm=None, where="conv2d",
+             activation=None) -> Tensor:
     """The convolution of a checked geometry (nn.Conv2d's, built once): checks the input,
     picks the path (or takes `algorithm`) and records the op. `where` names the caller in
-    error messages (formatted only on an error)."""
+    error messages (formatted only on an error). `activation` ("relu", "relu6"): applied to
+    the output; where no gradient is wanted, in the pass that writes it (`_eval_forward`)."""
     x = x if isinstance(x, Tensor) else Tensor(x)
     _check_input(x, weight, bias, geometry, groups, where)
     extra = () if bias is None else (bias,)
     path = _path(x.shape, weight.shape, geometry, groups, algorithm, where)
+    if activation is not None and not any(is_grad_enabled() and t.requires_grad for t in (x, weight, *extra)):
+        return _eval_forward(x, weight, bias, geometry, groups, path, activation)
     if path is None:
-        return Conv2dFunction.apply(x, weight, *extra, geometry=geometry, groups=groups)
-    return FastConv2dFunction.apply(x, weight, *extra, geometry=geometry, groups=groups, path=path)
+        out = Conv2dFunction.apply(x, weight, *extra, geometry=geometry, groups=groups)
+    else:
+        out = FastConv2dFunction.apply(x, weight, *extra, geometry=geometry, groups=groups, path=path)
+    return out if activation is None else ACTIVATIONS[activation][1](out)
+
+
+def _eval_forward(x, weight, bias, geometry, groups, path, activation) -> Tensor:
+    """The eval fast path: no graph; bias and activation in the pass that writes the output
+    (the direct kernels) or in one pass over the fresh output (`epilogue`). The result is
+    marked as clamped, so that the activation op the model applies next passes it through."""
+    clamp, _ = ACTIVATIONS[activation]
+    x, w, b = np.ascontiguousarray(x.data), weight.data, None if bias is None else bias.data
+    if path is None:
+        out = epilogue(_im2col_conv(x, w, geometry, groups, *(() if b is None else (b,))), None, clamp)
+    elif getattr(path, "fuses_epilogue", False):
+        out = path.forward(x, w, geometry, groups, bias=b, clamp=clamp)
+    else:
+        out = epilogue(path.forward(x, w, geometry, groups), b, clamp)
+    return mark_clamped(Tensor(out, _raw=True), *clamp)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm=None):

@@ -24,6 +24,9 @@ from tinycnn.nn.batchnorm import BatchNorm2d
 from tinycnn.nn.conv import Conv2d
 from tinycnn.nn.linear import Identity
 from tinycnn.nn.module import Module, Parameter
+from tinycnn.ops.activation import ReLU as ReLUFunction
+from tinycnn.ops.activation import ReLU6 as ReLU6Function
+from tinycnn.ops.conv import ACTIVATIONS, convolve
 from tinycnn.tensor import Tensor, no_grad, set_profiler
 
 
@@ -59,21 +62,55 @@ def fuse_conv_bn_eval(conv: Conv2d, bn: BatchNorm2d) -> Conv2d:
     return fused
 
 
+class ConvAct2d(Conv2d):
+    """A Conv2d and the ReLU or ReLU6 after it, as `fuse` builds them (PyTorch's relative:
+    torch.ao.nn.intrinsic.ConvReLU2d; timm's ConvNormAct). Where no gradient is wanted (eval,
+    no_grad) the convolution clamps its output in the pass that writes it, and the activation
+    the model applies next passes the clamped output through (`ops.activation.mark_clamped`).
+    With gradients it is the convolution, then the activation op: the values and gradients of
+    the two apart. state_dict keys: the convolution's."""
+
+    def __init__(self, conv: Conv2d, activation: str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"ConvAct2d: expected an activation in {sorted(ACTIVATIONS)}, got {activation!r}")
+        Module.__init__(self)
+        self.__dict__.update(copy.deepcopy(conv).__dict__)  # the convolution's parameters, geometry, mode
+        self.activation = activation
+
+    def forward(self, x: Tensor) -> Tensor:
+        return convolve(x, self.weight, self.bias, self.geometry, self.groups, where=self, activation=self.activation)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, activation={self.activation!r}"
+
+
+# The ops `fuse` folds into the convolution before them, by their Function class.
+_FOLDED_ACTIVATIONS = {ReLUFunction: "relu", ReLU6Function: "relu6"}
+
+
 class _Reads:
-    """Counts, during a forward pass, how many ops read each array (by identity)."""
+    """Counts, during a forward pass, how many ops read each array (by identity), and
+    which op read it last."""
 
     def __init__(self):
-        self.count, self.keep = {}, []
+        self.count, self.reader, self.keep = {}, {}, []
 
     def forward(self, fn, arrays, constants):
         for a in arrays:
             self.count[id(a)] = self.count.get(id(a), 0) + 1
+            self.reader[id(a)] = fn
         self.keep.append(arrays)  # keeps the ids unique while the pass runs
         return fn.forward(*arrays, **constants)
 
+    def sole_reader(self, array):
+        """The op that alone read `array`, or None."""
+        return self.reader[id(array)] if self.count.get(id(array)) == 1 else None
+
 
 def _trace(model: Module, example_input) -> list:
-    """[(conv name, bn name)] of the pairs whose BatchNorm alone reads the convolution's output."""
+    """[(conv name, bn name or None, activation or None)]: each convolution with the eval-mode
+    BatchNorm that alone reads its output, and the ReLU or ReLU6 that alone reads the result
+    of both (or of the convolution alone); only convolutions with one or the other."""
     names = {id(m): name for name, m in model.named_modules()}
     calls, hooks, reads = [], [], _Reads()
     for m in model.modules():
@@ -91,13 +128,22 @@ def _trace(model: Module, example_input) -> list:
     called = {}
     for mod, _, _ in calls:
         called[id(mod)] = called.get(id(mod), 0) + 1
-    pairs, made_by = [], {id(out.data): mod for mod, _, out in calls if isinstance(mod, Conv2d)}
+    last = {id(mod): out.data for mod, _, out in calls if called[id(mod)] == 1}  # each module's output
+    bn_of = {}  # id(conv) -> the BatchNorm that alone reads its output
+    made_by = {id(out.data): mod for mod, _, out in calls if isinstance(mod, Conv2d)}
     for mod, x, _ in calls:
         conv = made_by.get(id(x.data)) if isinstance(mod, BatchNorm2d) else None
         if (conv is not None and called[id(conv)] == called[id(mod)] == 1 and reads.count.get(id(x.data)) == 1
                 and id(x.data) not in outputs and mod.running_mean is not None):
-            pairs.append((names[id(conv)], names[id(mod)]))
-    return pairs
+            bn_of[id(conv)] = mod
+    fused = []
+    for mod in {id(m): m for m, _, _ in calls if isinstance(m, Conv2d) and id(m) in last}.values():
+        bn = bn_of.get(id(mod))
+        end = last[id(bn if bn is not None else mod)]  # the array the activation would read
+        act = None if id(end) in outputs else _FOLDED_ACTIVATIONS.get(type(reads.sole_reader(end)))
+        if bn is not None or act is not None:
+            fused.append((names[id(mod)], None if bn is None else names[id(bn)], act))
+    return fused
 
 
 def _set(model: Module, name: str, module: Module):
@@ -107,14 +153,18 @@ def _set(model: Module, name: str, module: Module):
 
 def fuse(model: Module, example_input, inplace: bool = False) -> Module:
     """The eval-mode `model` with each BatchNorm2d that alone reads a Conv2d's output folded
-    into that convolution (the BatchNorm becomes an Identity). `example_input`: a batch the
-    model takes, e.g. tinycnn.zeros(1, 3, 32, 32), run once to find the pairs. A copy unless
-    `inplace`; the result computes the same function to float32 rounding."""
+    into that convolution (the BatchNorm becomes an Identity), and each ReLU or ReLU6 that
+    alone reads the result applied in the convolution's own pass (a `ConvAct2d`).
+    `example_input`: a batch the model takes, e.g. tinycnn.zeros(1, 3, 32, 32), run once to
+    find them. A copy unless `inplace`; the result computes the same function to float32
+    rounding."""
     if model.training:
         raise ValueError("fuse: fusion is only for eval mode (call model.eval() first)")
     fused = model if inplace else copy.deepcopy(model)
-    for conv_name, bn_name in _trace(fused, example_input):
-        conv, bn = fused.get_submodule(conv_name), fused.get_submodule(bn_name)
-        _set(fused, conv_name, fuse_conv_bn_eval(conv, bn))
-        _set(fused, bn_name, Identity())
+    for conv_name, bn_name, activation in _trace(fused, example_input):
+        conv = fused.get_submodule(conv_name)
+        if bn_name is not None:
+            conv = fuse_conv_bn_eval(conv, fused.get_submodule(bn_name))
+            _set(fused, bn_name, Identity())
+        _set(fused, conv_name, conv if activation is None else ConvAct2d(conv, activation))
     return fused

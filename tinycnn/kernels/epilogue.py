@@ -1,0 +1,45 @@
+"""The end of a convolution on the eval fast path: its bias added and its output clamped to
+the range of the activation fused into it (ReLU: [0, inf], ReLU6: [0, 6]) before anything
+reads it, so that neither costs a pass of its own.
+
+The direct kernels do both in the pass that writes their output (`store` in their copy-out);
+the other paths hand their fresh output to `epilogue`: one pass, in place.
+"""
+import numpy as np
+from numba import njit, prange
+
+from tinycnn.kernels.launch import launch
+
+
+@njit(inline="always", fastmath={"contract"})
+def store(src, dst, b, lo, hi):
+    """dst = src + b, clamped to [lo, hi]; a NaN stays NaN (as in np.maximum and PyTorch's
+    relu). dst may be src."""
+    for j in range(dst.size):
+        v = src[j] + b
+        if v < lo:
+            v = lo
+        if v > hi:
+            v = hi
+        dst[j] = v
+
+
+@njit(cache=True, parallel=True, fastmath={"contract"})
+def _epilogue(planes, bias, lo, hi):
+    """planes: (N, C, H*W), in place; bias: (C,)."""
+    C = planes.shape[1]
+    for task in prange(planes.shape[0] * C):
+        plane = planes[task // C, task % C]
+        store(plane, plane, bias[task % C], lo, hi)
+
+
+def epilogue(out, bias=None, clamp=None):
+    """out (N, C, H, W), a fresh contiguous array: + bias (C,), then clamped to
+    clamp = (lo, hi), in place, in one pass."""
+    if bias is None and clamp is None:
+        return out
+    N, C = out.shape[:2]
+    b = np.zeros(C, out.dtype) if bias is None else np.ascontiguousarray(bias, dtype=out.dtype)
+    lo, hi = (-np.inf, np.inf) if clamp is None else clamp
+    launch(_epilogue, out.size, out.reshape(N, C, -1), b, out.dtype.type(lo), out.dtype.type(hi))
+    return out
