@@ -49,6 +49,8 @@ efficientnet_cifar_tiny_compound 1 no
 efficientnet_cifar_tiny_width 1 no
 efficientnet_cifar_tiny_resolution 1 no
 wrn10_2 1 no
+densenet_bc_28_12 1 no
+resnet14 1 no
 "
 
 state() {  # done | partial | new: recorded in tinycnn/pretrained/runs.json, or from the run folder
