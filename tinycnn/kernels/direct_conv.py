@@ -44,6 +44,9 @@ group), padded by d*(k-1) - p: each input pixel collects the outputs that read i
 
 so (1) computes it too (`input_grad_as_conv`).
 
+The pass of (1) that drops the junk positions also adds a bias and clamps to a range: the eval
+fast path's bias and fused ReLU cost no pass of their own (kernels/epilogue.py).
+
 `direct_conv_simple` and `direct_weight_grad_simple` are (1) and (2) in NumPy,
 one shifted slice of the padded input per tap; the tests compare the kernels
 with them. `Direct` (kernels/direct_path.py) is the convolution path built on these kernels.
@@ -171,7 +174,6 @@ def _forward(xp, w, out, k, kx, S, T, Wq, L, dh, dw, per_group, bias, lo, hi):
             for r in range(min(BLOCK, C_out - o)):
                 for i in range(Ho):
                     store(acc[r, corner + i * Wq : corner + i * Wq + Wo], out[m * k + s, o + r, i], bias[o + r], lo, hi)
-
 
 
 @njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
