@@ -1,4 +1,5 @@
-"""BatchNorm folded into the convolution before it, for inference.
+"""BatchNorm folded into the convolution before it, and the ReLU after it applied in the
+convolution's own pass, for inference.
 
 In eval mode a BatchNorm is an affine map per channel, y = (x - mean) / sqrt(var + eps) * gamma
 + beta, and so is the convolution before it along its output channels; the two compose into one
@@ -13,6 +14,10 @@ example_input)` folds every such pair of a whole model, like
 torch.fx.experimental.optimization.fuse: where torch.fx traces the model symbolically, here one
 forward pass of `example_input` shows which BatchNorm reads which convolution's output, and
 that nothing else reads it.
+
+A ReLU (or ReLU6) that alone reads the result clamps it to [0, inf) (or [0, 6]), which the
+convolution can do as it writes its output (`ConvAct2d`): the ReLU the model's code applies next
+then finds its input already clamped and passes it through, without a pass of its own.
 """
 from __future__ import annotations
 
