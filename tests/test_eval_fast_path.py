@@ -164,6 +164,19 @@ def test_fuse_applies_the_activations_in_the_convolutions(name, fused_acts):
     assert after.get("BatchNormEval", 0) == 0 < before["BatchNormEval"]  # every BatchNorm folded
 
 
+@pytest.mark.parametrize("name", ["resnext20_8x4d", "wrn10_2", "mobilenet_v1_cifar_025", "efficientnet_cifar_tiny",
+                                  "resnet20_stochastic_depth", "densenet_bc_28_12", "preact_resnet20"])
+def test_fuse_keeps_the_eval_output_of_every_family(name):
+    """Grouped 3x3s (ResNeXt), wide blocks, depthwise-separable stacks, SiLU and SE (EfficientNet:
+    BatchNorms fold, no activation to fuse), DropPath, concatenations, pre-activation."""
+    model = _randomise(tinycnn.models.create(name))
+    x = tinycnn.tensor(rng.standard_normal((2, 3, 32, 32)).astype(np.float32))
+    fused = fuse(model, x[:1])
+    with tinycnn.no_grad():
+        want, got = model(x).numpy(), fused(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
 def test_fused_model_gradients_match_the_eval_graph_in_float64():
     """A fused model in eval mode with gradients on (saliency maps): the input gradient of the
     unfused eval graph."""
