@@ -51,6 +51,8 @@ efficientnet_cifar_tiny_resolution 1 no
 wrn10_2 1 no
 densenet_bc_28_12 1 no
 resnet14 1 no
+resnext20_8x4d 1 no
+resnext20_1x16d 1 no
 "
 
 state() {  # done | partial | new: recorded in tinycnn/pretrained/runs.json, or from the run folder
