@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinycnn.kernels import reuse
-from tinycnn.kernels.epilogue import store
+from tinycnn.kernels.epilogue import store, store_args
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.launch import launch
 
@@ -281,14 +281,13 @@ def depthwise_forward(x, weight, geometry: ConvGeometry, bias=None, clamp=None):
     Ho, Wo = geometry.output_size(H, W)
     out = reuse.empty((N, C_out, Ho, Wo), x.dtype)
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
-    b = np.zeros(C_out, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
-    lo, hi = (x.dtype.type(v) for v in ((-np.inf, np.inf) if clamp is None else clamp))
+    end = store_args(bias, clamp, C_out, x.dtype)  # (bias, lo, hi) of the rows as they are stored
     if sh == sw == 1:
         k = _stack(N, H, W, ph, pw)
         launch(_forward_stride1, out.size * kh * kw, x, weight, out, ph, pw, dh, dw, k, _n_chunks(-(-N // k) * C),
-               b, lo, hi)
+               *end)
     else:
-        launch(_forward, out.size * kh * kw, x, weight, out, sh, sw, ph, pw, dh, dw, _n_chunks(N * C), b, lo, hi)
+        launch(_forward, out.size * kh * kw, x, weight, out, sh, sw, ph, pw, dh, dw, _n_chunks(N * C), *end)
     return out
 
 

@@ -21,7 +21,7 @@ from tinycnn.kernels.direct_conv import (
     input_grad_is_a_conv,
     padded_width_layout,
 )
-from tinycnn.kernels.epilogue import epilogue
+from tinycnn.kernels.epilogue import epilogue, store_args
 from tinycnn.kernels.launch import launch
 
 
@@ -96,10 +96,8 @@ class Direct:
         w[:C_out] = weight
         per_group = C_out // groups if groups > 1 else w.shape[0]
         out = reuse.empty((N, C_out, lay.Ho, lay.Wo), xp.dtype)
-        b = np.zeros(C_out, xp.dtype) if bias is None else np.ascontiguousarray(bias, dtype=xp.dtype)
-        lo, hi = (-np.inf, np.inf) if clamp is None else clamp
         launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.kx, lay.S, lay.T, lay.Wq,
-               lay.L, geometry.dh, geometry.dw, per_group, b, xp.dtype.type(lo), xp.dtype.type(hi))
+               lay.L, geometry.dh, geometry.dw, per_group, *store_args(bias, clamp, C_out, xp.dtype))
         return out
 
     def grad_weight(self, grad, x, geometry, groups):

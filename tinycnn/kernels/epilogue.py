@@ -33,13 +33,18 @@ def _epilogue(planes, bias, lo, hi):
         store(plane, plane, bias[task % C], lo, hi)
 
 
+def store_args(bias, clamp, channels, dtype):
+    """(bias, lo, hi) as the kernels take them: zeros for no bias, [-inf, inf] for no clamp."""
+    b = np.zeros(channels, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
+    lo, hi = (-np.inf, np.inf) if clamp is None else clamp
+    return b, dtype.type(lo), dtype.type(hi)
+
+
 def epilogue(out, bias=None, clamp=None):
     """out (N, C, H, W), a fresh contiguous array: + bias (C,), then clamped to
     clamp = (lo, hi), in place, in one pass."""
     if bias is None and clamp is None:
         return out
     N, C = out.shape[:2]
-    b = np.zeros(C, out.dtype) if bias is None else np.ascontiguousarray(bias, dtype=out.dtype)
-    lo, hi = (-np.inf, np.inf) if clamp is None else clamp
-    launch(_epilogue, out.size, out.reshape(N, C, -1), b, out.dtype.type(lo), out.dtype.type(hi))
+    launch(_epilogue, out.size, out.reshape(N, C, -1), *store_args(bias, clamp, C, out.dtype))
     return out
