@@ -53,6 +53,10 @@ densenet_bc_28_12 1 no
 resnet14 1 no
 resnext20_8x4d 1 no
 resnext20_1x16d 1 no
+mobilenet_v2_cifar_035 1 no
+efficientnet_cifar_tiny_depth 1 no
+mobilenet_v1_cifar_050 1 no
+mobilenet_v1_cifar_025 1 no
 "
 
 state() {  # done | partial | new: recorded in tinycnn/pretrained/runs.json, or from the run folder
