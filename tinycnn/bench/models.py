@@ -5,9 +5,9 @@ user's environment minus the variables that tune speed, with the library's defau
 except the thread count (--threads, set through the library's API). tinycnn runs three times:
 in a worker that imports numpy (and matplotlib) first, in one that imports tinycnn first, as the
 `tinycnn` command does (the two should agree: `import tinycnn` changes nothing in the process),
-and in one that imports numpy first and runs inference on the eval fast path,
-`tinycnn.nn.utils.fusion.fuse(model, example)` (its training step is the first worker's: a
-second sample of it). The coordinator (this process) only sends requests and collects the times.
+and in one that imports numpy first and runs the model fused, `tinycnn.nn.utils.fusion.fuse(model,
+example)`: for training (the ReLUs after BatchNorms applied in their pass) and for inference (the
+eval fast path: BatchNorms folded, activations applied in the convolutions' pass). The coordinator (this process) only sends requests and collects the times.
 
 For each model (batch --batch, float32, 32x32 inputs), fresh workers:
 - the median time of a training step (zero_grad, forward, cross-entropy, backward, SGD step with
@@ -80,16 +80,18 @@ def batch_data(batch: int, seed: int = 0):
 
 
 def tinycnn_steps(model, x, y, fused: bool = False):
-    """(train_step, inference) closures for a tinycnn model on arrays x, y; `fused`: inference
-    on a copy fused for eval (`fuse`) once, here, as a user does after training."""
-    opt = tinycnn.optim.SGD(model.parameters(), **SGD_ARGS)
+    """(train_step, inference) closures for a tinycnn model on arrays x, y; `fused`: training on
+    a copy fused for training and inference on one fused for eval (`fuse`), each made once,
+    here, as a user does before training and after it."""
     tx, ty = tinycnn.Tensor(x), tinycnn.Tensor(y)
-    evaluated = fuse(model.eval(), tx[:1]) if fused else model
+    trained = fuse(model.train(), tx[:1]) if fused else model
+    opt = tinycnn.optim.SGD(trained.parameters(), **SGD_ARGS)
+    evaluated = fuse(trained.eval(), tx[:1]) if fused else model
 
     def train_step():
-        model.train()
+        trained.train()
         opt.zero_grad()
-        loss = tinycnn.nn.functional.cross_entropy(model(tx), ty)
+        loss = tinycnn.nn.functional.cross_entropy(trained(tx), ty)
         loss.backward()
         opt.step()
 

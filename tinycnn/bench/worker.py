@@ -5,9 +5,9 @@ clean environment, so that each library runs as in a user's own script:
 - "numpy-first": imports numpy and matplotlib (if installed) before tinycnn, as the lessons,
   the tests and most notebooks do;
 - "tinycnn-first": imports tinycnn before anything else, as the `tinycnn` command does;
-- "fused": numpy first, its inference through the eval fast path a user asks for,
-  `tinycnn.nn.utils.fusion.fuse(model, example)` (BatchNorms folded, activations applied in the
-  convolutions' own pass), made once after the model is built; its training step is numpy-first's;
+- "fused": numpy first, the model fused as a user asks for it, `tinycnn.nn.utils.fusion.fuse(model,
+  example)`, once after it is built: for training (ReLUs applied in the BatchNorms' pass) and for
+  inference (BatchNorms folded, activations applied in the convolutions' own pass);
 - "torch": imports torch (and numpy, for the inputs) first. It imports tinycnn afterwards, only to
   build the PyTorch twin (`tinycnn.interop.to_torch`, same weights): the twin's classes are made
   at run time and cannot be loaded without tinycnn. `import tinycnn` changes nothing

@@ -20,18 +20,22 @@ import numpy as np
 from numba import njit
 
 from tinycnn.kernels import reuse
+from tinycnn.kernels.epilogue import clamp, passes
 
 # reassociation lets LLVM vectorise the reductions; NaN/inf semantics are kept
 _FASTMATH = {"reassoc", "contract"}
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _channel_sums(x, y, x_shift, y_shift):
+def _channel_sums(x, y, x_shift, y_shift, gate=None, lo=0.0, hi=0.0, open_top=False):
     """Per channel c, over the (N, M) axes, in float64:
         sum(y - y_shift)  and  sum((y - y_shift) * (x - x_shift)).
     x, y: (N, C, M); x_shift, y_shift: (C,) float64.
     Forward: y = x, shifts = a sample value (sums of x and of x^2, shifted);
     backward: y = grad, y_shift = 0, x_shift = mean (sum(grad), sum(grad * (x - mean))).
+    gate (N, C, M): the output of a fused activation clamping to [lo, hi] (open_top: hi is
+    inf); y counts only where the clamp passes a gradient (`epilogue.passes`). None: y counts
+    everywhere (Numba compiles the two cases apart).
     """
     n_batch, n_chan, m = x.shape
     s = np.zeros(n_chan, np.float64)
@@ -42,7 +46,8 @@ def _channel_sums(x, y, x_shift, y_shift):
             a = 0.0
             b = 0.0
             for i in range(m):
-                d = np.float64(y[n, c, i]) - ky
+                v = y[n, c, i] if gate is None else y[n, c, i] * passes(gate[n, c, i], lo, hi, open_top)
+                d = np.float64(v) - ky
                 a += d
                 b += d * (np.float64(x[n, c, i]) - kx)
             s[c] += a
@@ -51,34 +56,44 @@ def _channel_sums(x, y, x_shift, y_shift):
 
 
 @njit(cache=True)
-def _affine3(x, y, scale_x, scale_y, offset, out):
-    """out[n, c, i] = x[n, c, i] * scale_x[c] + y[n, c, i] * scale_y[c] + offset[c]."""
+def _affine3(x, y, scale_x, scale_y, offset, out, gate=None, lo=0.0, hi=0.0, open_top=False):
+    """out[n, c, i] = x[n, c, i] * scale_x[c] + y[n, c, i] * scale_y[c] + offset[c], with y
+    gated as in `_channel_sums`."""
     n_batch, n_chan, m = x.shape
     for n in range(n_batch):
         for c in range(n_chan):
             a, b, o = scale_x[c], scale_y[c], offset[c]
             for i in range(m):
-                out[n, c, i] = x[n, c, i] * a + y[n, c, i] * b + o
+                v = y[n, c, i] if gate is None else y[n, c, i] * passes(gate[n, c, i], lo, hi, open_top)
+                out[n, c, i] = x[n, c, i] * a + v * b + o
 
 
 @njit(cache=True)
-def _affine(x, scale, offset, out):
-    """out[n, c, i] = x[n, c, i] * scale[c] + offset[c]."""
+def _affine(x, scale, offset, out, lo, hi):
+    """out[n, c, i] = x[n, c, i] * scale[c] + offset[c], clamped to [lo, hi] (a fused
+    activation; -inf, inf for none)."""
     n_batch, n_chan, m = x.shape
     for n in range(n_batch):
         for c in range(n_chan):
             a, b = scale[c], offset[c]
             for i in range(m):
-                out[n, c, i] = x[n, c, i] * a + b
+                out[n, c, i] = clamp(x[n, c, i] * a + b, lo, hi)
+
+
+def _bounds(clamp_range, dtype):
+    """(lo, hi) in dtype: the fused activation's range, or (-inf, inf) for none."""
+    lo, hi = (-np.inf, np.inf) if clamp_range is None else clamp_range
+    return dtype.type(lo), dtype.type(hi)
 
 
 # ---------------------------------------------------------------- training forward
 
 
-def batch_norm_train_forward(x, weight, bias, eps):
+def batch_norm_train_forward(x, weight, bias, eps, clamp_range=None):
     """Normalise with the batch statistics of each channel.
 
-    x: (N, C, M) contiguous; weight, bias: (C,).
+    x: (N, C, M) contiguous; weight, bias: (C,); clamp_range: (lo, hi) of an activation
+    applied in the same pass (ReLU: (0, inf)), or None.
     Returns out (N, C, M) of x's dtype, mean (C,) and biased var (C,) in float64.
     """
     count = x.shape[0] * x.shape[2]
@@ -90,7 +105,7 @@ def batch_norm_train_forward(x, weight, bias, eps):
     scale = weight / np.sqrt(var + eps)  # out = x * scale + offset
     offset = bias - mean * scale
     out = reuse.empty_like(x)
-    _affine(x, scale.astype(x.dtype), offset.astype(x.dtype), out)
+    _affine(x, scale.astype(x.dtype), offset.astype(x.dtype), out, *_bounds(clamp_range, x.dtype))
     return out, mean, var
 
 
@@ -106,11 +121,11 @@ def batch_norm_train_forward_reference(x, weight, bias, eps):
 # ---------------------------------------------------------------- affine (eval) forward
 
 
-def batch_norm_affine(x, scale, offset):
-    """out = x * scale + offset per channel; x: (N, C, M), scale, offset: (C,)
-    of x's dtype. The eval-mode forward."""
+def batch_norm_affine(x, scale, offset, clamp_range=None):
+    """out = x * scale + offset per channel, clamped to clamp_range = (lo, hi) if given;
+    x: (N, C, M), scale, offset: (C,) of x's dtype. The eval-mode forward."""
     out = reuse.empty_like(x)
-    _affine(x, scale, offset, out)
+    _affine(x, scale, offset, out, *_bounds(clamp_range, x.dtype))
     return out
 
 
@@ -129,7 +144,7 @@ def batch_norm_eval_backward(x, grad, mean, inv_std, scale):
     """
     dbias, sum_g_xc = _channel_sums(x, grad, mean.astype(np.float64), np.zeros(x.shape[1]))
     dx = reuse.empty_like(x)
-    _affine(grad, scale, np.zeros_like(scale), dx)
+    _affine(grad, scale, np.zeros_like(scale), dx, *_bounds(None, x.dtype))
     return dx, sum_g_xc * inv_std, dbias
 
 
@@ -143,10 +158,12 @@ def batch_norm_eval_backward_reference(x, grad, mean, inv_std, scale):
 # ---------------------------------------------------------------- training backward
 
 
-def batch_norm_backward(x, grad, mean, inv_std, weight):
+def batch_norm_backward(x, grad, mean, inv_std, weight, out=None, clamp_range=None):
     """The fused backward of training-mode batch norm.
 
-    x, grad: (N, C, M); mean, inv_std: (C,) float64; weight: (C,).
+    x, grad: (N, C, M); mean, inv_std: (C,) float64; weight: (C,). With a fused activation,
+    out (N, C, M) is the forward's clamped output and clamp_range its (lo, hi): grad counts
+    only where the clamp passes it (the activation's backward, in the same passes).
     With x_hat = (x - mean) * inv_std and P = N * M values per channel:
         dbeta  = sum(grad)
         dgamma = sum(grad * x_hat)
@@ -155,13 +172,14 @@ def batch_norm_backward(x, grad, mean, inv_std, weight):
     Returns dx (N, C, M) of x's dtype, dgamma and dbeta (C,) float64.
     """
     count = x.shape[0] * x.shape[2]
-    dbeta, sum_g_xc = _channel_sums(x, grad, mean, np.zeros_like(mean))  # sum(grad), sum(grad * (x - mean))
+    gate = (out, *_bounds(clamp_range, x.dtype), clamp_range[1] == np.inf) if clamp_range is not None else ()
+    dbeta, sum_g_xc = _channel_sums(x, grad, mean, np.zeros_like(mean), *gate)  # sum(grad), sum(grad * (x - mean))
     dgamma = sum_g_xc * inv_std
     k = weight * inv_std
     a = -k * inv_std * dgamma / count
     b = -k * dbeta / count - a * mean
     dx = reuse.empty_like(x)
-    _affine3(x, grad, a.astype(x.dtype), k.astype(x.dtype), b.astype(x.dtype), dx)
+    _affine3(x, grad, a.astype(x.dtype), k.astype(x.dtype), b.astype(x.dtype), dx, *gate)
     return dx, dgamma, dbeta
 
 

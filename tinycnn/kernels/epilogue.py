@@ -1,6 +1,7 @@
 """The end of a convolution on the eval fast path: its bias added and its output clamped to
 the range of the activation fused into it (ReLU: [0, inf], ReLU6: [0, 6]) before anything
-reads it, so that neither costs a pass of its own.
+reads it, so that neither costs a pass of its own. `clamp` and `passes` (the clamp's gradient
+mask) serve the batch norm kernels' fused activation too.
 
 The direct kernels do both in the pass that writes their output (`store` in their copy-out);
 the other paths hand their fresh output to `epilogue`: one pass, in place.
@@ -11,17 +12,30 @@ from numba import njit, prange
 from tinycnn.kernels.launch import launch
 
 
+@njit(inline="always")
+def clamp(v, lo, hi):
+    """v clamped to [lo, hi]; a NaN stays NaN (as in np.maximum and PyTorch's relu)."""
+    if v < lo:
+        v = lo
+    if v > hi:
+        v = hi
+    return v
+
+
+@njit(inline="always")
+def passes(v, lo, hi, open_top):
+    """Whether the clamp to [lo, hi] passes a gradient at its output v: lo < v < hi, or lo < v
+    alone when open_top (hi is inf: ReLU's derivative at inf is 1, ReLU6's at 6 is 0). The
+    kernels multiply the gradient by it rather than branch, which keeps their loops vectorised;
+    so a NaN or inf gradient the clamp blocks stays NaN, where a branch would give 0."""
+    return (lo < v) & ((v < hi) | open_top)
+
+
 @njit(inline="always", fastmath={"contract"})
 def store(src, dst, b, lo, hi):
-    """dst = src + b, clamped to [lo, hi]; a NaN stays NaN (as in np.maximum and PyTorch's
-    relu). dst may be src."""
+    """dst = src + b, clamped to [lo, hi]. dst may be src."""
     for j in range(dst.size):
-        v = src[j] + b
-        if v < lo:
-            v = lo
-        if v > hi:
-            v = hi
-        dst[j] = v
+        dst[j] = clamp(src[j] + b, lo, hi)
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})

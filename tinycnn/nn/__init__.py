@@ -7,7 +7,7 @@ from tinycnn.nn.conv import Conv2d  # noqa: F401
 from tinycnn.nn.dropout import Dropout, Dropout2d  # noqa: F401
 from tinycnn.nn.flatten import Flatten  # noqa: F401
 from tinycnn.nn.linear import Identity, Linear  # noqa: F401
-from tinycnn.nn.batchnorm import BatchNorm1d, BatchNorm2d  # noqa: F401
+from tinycnn.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNormAct2d  # noqa: F401
 from tinycnn.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
 from tinycnn.nn.drop_path import DropPath  # noqa: F401
 from tinycnn.nn.squeeze_excitation import SEModule, SqueezeExcitation  # noqa: F401

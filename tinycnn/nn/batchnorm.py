@@ -1,6 +1,10 @@
-"""BatchNorm1d and BatchNorm2d: batch normalisation layers, as in PyTorch."""
+"""BatchNorm1d and BatchNorm2d: batch normalisation layers, as in PyTorch; BatchNormAct2d: a
+BatchNorm2d and the ReLU after it in one pass, as in timm."""
+import copy
+
 import numpy as np
 
+from tinycnn.nn.activation import ReLU, ReLU6
 from tinycnn.nn.module import Module, Parameter
 from tinycnn.ops.batchnorm import batch_norm
 from tinycnn.tensor import DEFAULT_DTYPE
@@ -63,6 +67,8 @@ class _BatchNorm(Module):
                 f"got {x.shape[1]} (input shape {x.shape})"
             )
 
+    _activation = None  # "relu" / "relu6" applied in the same pass (BatchNormAct2d)
+
     def forward(self, x):
         """x: (N, C, *) -> same shape."""
         self._check_input(x)
@@ -83,6 +89,7 @@ class _BatchNorm(Module):
             training=use_batch_stats,
             momentum=factor,
             eps=self.eps,
+            activation=self._activation,
         )
 
     def extra_repr(self):
@@ -112,3 +119,42 @@ class BatchNorm2d(_BatchNorm):
 
     _expected_ndims = (4,)
     _shapes = "(N, C, H, W)"
+
+
+class BatchNormAct2d(BatchNorm2d):
+    """A BatchNorm2d followed by a ReLU or ReLU6, computed together (timm's BatchNormAct2d): the
+    activation is applied in the pass that writes the normalised output, and its derivative in
+    the batch norm's backward, which saves the activation's own pass each way. Same parameters,
+    buffers and state_dict keys as BatchNorm2d.
+
+    act_layer: "relu" or "relu6" (or the nn.ReLU / nn.ReLU6 class). The output is marked, so
+    that a ReLU the model's code applies after it passes it through: `fuse(model.train(), x)`
+    swaps a model's BatchNorm2d for this where only a ReLU reads its output.
+    >>> bn = BatchNormAct2d(16)         # relu(BatchNorm2d(16)(x)), one pass
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 act_layer="relu"):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats)
+        self._activation = _activation_name(act_layer)
+
+    @classmethod
+    def from_batch_norm(cls, bn: BatchNorm2d, act_layer="relu") -> "BatchNormAct2d":
+        """A BatchNormAct2d sharing bn's parameters and buffers (and mode)."""
+        if type(bn) is not BatchNorm2d:
+            raise TypeError(f"BatchNormAct2d.from_batch_norm: expected a BatchNorm2d, got {type(bn).__name__}")
+        fused = cls.__new__(cls)
+        for name, value in bn.__dict__.items():  # the same Parameters and buffer arrays, in its own registries
+            fused.__dict__[name] = copy.copy(value) if isinstance(value, dict | set) else value
+        fused._activation = _activation_name(act_layer)
+        return fused
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, act_layer={self._activation!r}"
+
+
+def _activation_name(act_layer) -> str:
+    names = {"relu": "relu", "relu6": "relu6", ReLU: "relu", ReLU6: "relu6"}
+    if act_layer not in names:
+        raise ValueError(f"BatchNormAct2d: expected act_layer 'relu', 'relu6', nn.ReLU or nn.ReLU6, got {act_layer!r}")
+    return names[act_layer]

@@ -138,28 +138,44 @@ class LogSoftmax(Function):
         return grad - np.exp(out) * grad.sum(axis=self.dim, keepdims=True)
 
 
-def mark_clamped(t, lo, hi):
-    """t (a Tensor) holds values in [lo, hi] (or NaN): an eval-path convolution clamped its
-    output in the pass that wrote it, so the ReLU or ReLU6 the model applies next has nothing
-    left to do. The mark names t's array: it does not follow the values into another array."""
-    t._clamped = (t.data, lo, hi)
+# The activations that are clamps, which a convolution or a batch norm can apply in the pass
+# that writes its output: their range, and the backward kernel of each.
+CLAMPS = {"relu": (0.0, np.inf), "relu6": (0.0, 6.0)}
+CLAMP_BACKWARD = {"relu": kernels.relu_backward, "relu6": kernels.relu6_backward}
+
+
+def mark_clamped(t, lo, hi, with_grad=False):
+    """t (a Tensor) holds values in [lo, hi] (or NaN): the op that made it clamped its output
+    in the pass that wrote it, so the ReLU or ReLU6 the model applies next has nothing left to
+    do. with_grad: that op's backward also masks the gradient as the clamp's derivative does,
+    so the activation passes t through even when a gradient is wanted (eval-path convolutions
+    make no graph: their mark holds only without gradients). The mark names t's array: it does
+    not follow the values into another array."""
+    t._clamped = (t.data, lo, hi, with_grad)
     return t
 
 
 def _clamped_within(x, lo, hi) -> bool:
     mark = getattr(x, "_clamped", None)
-    return mark is not None and mark[0] is x.data and lo <= mark[1] and mark[2] <= hi and not x.requires_grad
+    return (mark is not None and mark[0] is x.data and lo <= mark[1] and mark[2] <= hi
+            and (mark[3] or not x.requires_grad))
+
+
+def _already_clamped(x):
+    """relu(x) (or relu6) of an x marked clamped within its range: x itself where its gradient
+    is already masked, else a new, unmarked tensor on the same values."""
+    return x if x.requires_grad else Tensor(x.data, _raw=True)
 
 
 def relu(x, inplace=False):
-    if _clamped_within(x, 0.0, np.inf):
-        return Tensor(x.data, _raw=True)  # the values relu(x) would give; a new, unmarked tensor
+    if _clamped_within(x, *CLAMPS["relu"]):
+        return _already_clamped(x)
     return ReLU.apply(x)
 
 
 def relu6(x, inplace=False):
-    if _clamped_within(x, 0.0, 6.0):
-        return Tensor(x.data, _raw=True)
+    if _clamped_within(x, *CLAMPS["relu6"]):
+        return _already_clamped(x)
     return ReLU6.apply(x)
 
 

@@ -34,11 +34,11 @@ from tinycnn.kernels.epilogue import epilogue
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.gemm import Pointwise, channels_first, from_channels_first, scratch, weight_grad
 from tinycnn.kernels.im2col import col2im, im2col
-from tinycnn.ops.activation import mark_clamped, relu, relu6
+from tinycnn.ops.activation import CLAMPS, mark_clamped, relu, relu6
 from tinycnn.tensor import Function, Tensor, is_grad_enabled
 
 # The activations a convolution can apply in its own pass: their range, and their op.
-ACTIVATIONS = {"relu": ((0.0, np.inf), relu), "relu6": ((0.0, 6.0), relu6)}
+ACTIVATIONS = {"relu": (CLAMPS["relu"], relu), "relu6": (CLAMPS["relu6"], relu6)}
 FAST_PATHS = {path.name: path for path in (Depthwise(), Pointwise(), Direct())}  # in the order auto tries them
 ALGORITHMS = ("im2col", *FAST_PATHS)
 

@@ -18,6 +18,10 @@ that nothing else reads it.
 A ReLU (or ReLU6) that alone reads the result clamps it to [0, inf) (or [0, 6]), which the
 convolution can do as it writes its output (`ConvAct2d`): the ReLU the model's code applies next
 then finds its input already clamped and passes it through, without a pass of its own.
+
+In training a BatchNorm cannot be folded (it normalises with each batch's statistics), but the
+ReLU after it can still be applied in its pass, and the ReLU's derivative in its backward
+(`nn.BatchNormAct2d`): `fuse(model.train(), example_input)`.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import copy
 
 import numpy as np
 
-from tinycnn.nn.batchnorm import BatchNorm2d
+from tinycnn.nn.batchnorm import BatchNorm2d, BatchNormAct2d
 from tinycnn.nn.conv import Conv2d
 from tinycnn.nn.linear import Identity
 from tinycnn.nn.module import Module, Parameter
@@ -112,10 +116,14 @@ class _Reads:
         return self.reader[id(array)] if self.count.get(id(array)) == 1 else None
 
 
-def _trace(model: Module, example_input) -> list:
-    """[(conv name, bn name or None, activation or None)]: each convolution with the eval-mode
-    BatchNorm that alone reads its output, and the ReLU or ReLU6 that alone reads the result
-    of both (or of the convolution alone); only convolutions with one or the other."""
+def _trace(model: Module, example_input) -> tuple[list, list]:
+    """One no-grad forward pass of the model as it is (eval mode: the BatchNorms use their
+    running statistics and change nothing). Returns
+    - [(conv name, bn name or None, activation or None)]: each convolution with the eval-mode
+      BatchNorm that alone reads its output, and the ReLU or ReLU6 that alone reads the result
+      of both (or of the convolution alone), or that the BatchNorm (a BatchNormAct2d) applies;
+      only convolutions with one or the other;
+    - [(bn name, activation)]: each BatchNorm2d whose output the ReLU or ReLU6 alone reads."""
     names = {id(m): name for name, m in model.named_modules()}
     calls, hooks, reads = [], [], _Reads()
     for m in model.modules():
@@ -134,6 +142,10 @@ def _trace(model: Module, example_input) -> list:
     for mod, _, _ in calls:
         called[id(mod)] = called.get(id(mod), 0) + 1
     last = {id(mod): out.data for mod, _, out in calls if called[id(mod)] == 1}  # each module's output
+
+    def activation_reading(array):  # the ReLU or ReLU6 that alone reads array, by name, or None
+        return None if id(array) in outputs else _FOLDED_ACTIVATIONS.get(type(reads.sole_reader(array)))
+
     bn_of = {}  # id(conv) -> the BatchNorm that alone reads its output
     made_by = {id(out.data): mod for mod, _, out in calls if isinstance(mod, Conv2d)}
     for mod, x, _ in calls:
@@ -141,14 +153,16 @@ def _trace(model: Module, example_input) -> list:
         if (conv is not None and called[id(conv)] == called[id(mod)] == 1 and reads.count.get(id(x.data)) == 1
                 and id(x.data) not in outputs and mod.running_mean is not None):
             bn_of[id(conv)] = mod
-    fused = []
+    convs = []
     for mod in {id(m): m for m, _, _ in calls if isinstance(m, Conv2d) and id(m) in last}.values():
         bn = bn_of.get(id(mod))
-        end = last[id(bn if bn is not None else mod)]  # the array the activation would read
-        act = None if id(end) in outputs else _FOLDED_ACTIVATIONS.get(type(reads.sole_reader(end)))
+        # a BatchNormAct2d (from fusing for training) applies its activation itself
+        act = bn._activation if bn is not None and bn._activation else activation_reading(last[id(bn if bn is not None else mod)])
         if bn is not None or act is not None:
-            fused.append((names[id(mod)], None if bn is None else names[id(bn)], act))
-    return fused
+            convs.append((names[id(mod)], None if bn is None else names[id(bn)], act))
+    bns = [(names[id(m)], activation_reading(last[id(m)])) for m in {id(m): m for m, _, _ in calls}.values()
+           if type(m) is BatchNorm2d and id(m) in last and activation_reading(last[id(m)]) is not None]
+    return convs, bns
 
 
 def _set(model: Module, name: str, module: Module):
@@ -157,19 +171,36 @@ def _set(model: Module, name: str, module: Module):
 
 
 def fuse(model: Module, example_input, inplace: bool = False) -> Module:
-    """The eval-mode `model` with each BatchNorm2d that alone reads a Conv2d's output folded
-    into that convolution (the BatchNorm becomes an Identity), and each ReLU or ReLU6 that
-    alone reads the result applied in the convolution's own pass (a `ConvAct2d`).
-    `example_input`: a batch the model takes, e.g. tinycnn.zeros(1, 3, 32, 32), run once to
-    find them. A copy unless `inplace`; the result computes the same function to float32
-    rounding."""
-    if model.training:
-        raise ValueError("fuse: fusion is only for eval mode (call model.eval() first)")
+    """`model` with its layers fused where nothing else reads what lies between them.
+
+    Eval mode (inference): each BatchNorm2d that alone reads a Conv2d's output folded into that
+    convolution (the BatchNorm becomes an Identity), and each ReLU or ReLU6 that alone reads
+    the result applied in the convolution's own pass (a `ConvAct2d`); a BatchNorm2d left
+    unfolded (one after an addition, as in pre-activation nets) whose output a ReLU alone
+    reads becomes a `BatchNormAct2d`.
+    Training mode: each BatchNorm2d whose output a ReLU or ReLU6 alone reads becomes a
+    `BatchNormAct2d` (same parameters and buffers: training goes on where it was, the
+    state_dict keys stay), which saves the activation's pass forward and backward; the values
+    and gradients stay those of the model (to float rounding in the BatchNorm's weight gradient).
+
+    `example_input`: a batch the model takes, e.g. tinycnn.zeros(1, 3, 32, 32), run once (in
+    eval mode, on a copy when training) to find the pairs. A copy unless `inplace`.
+    """
     fused = model if inplace else copy.deepcopy(model)
-    for conv_name, bn_name, activation in _trace(fused, example_input):
+    if model.training:
+        _, bns = _trace(copy.deepcopy(fused).eval(), example_input)
+        for bn_name, activation in bns:
+            _set(fused, bn_name, BatchNormAct2d.from_batch_norm(fused.get_submodule(bn_name), activation))
+        return fused
+    convs, bns = _trace(fused, example_input)
+    for conv_name, bn_name, activation in convs:
         conv = fused.get_submodule(conv_name)
         if bn_name is not None:
             conv = fuse_conv_bn_eval(conv, fused.get_submodule(bn_name))
             _set(fused, bn_name, Identity())
         _set(fused, conv_name, conv if activation is None else ConvAct2d(conv, activation))
+    folded = {bn_name for _, bn_name, _ in convs}
+    for bn_name, activation in bns:
+        if bn_name not in folded:
+            _set(fused, bn_name, BatchNormAct2d.from_batch_norm(fused.get_submodule(bn_name), activation))
     return fused
