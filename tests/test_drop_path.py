@@ -123,3 +123,25 @@ def test_a_skipped_block_runs_no_convolution_and_returns_its_shortcut():
     block.drop_path.p = 1.0 - 1e-12  # always dropped
     y = block.train()(tinycnn.randn(2, 64, 8, 8) * 0 + 1.5)
     np.testing.assert_array_equal(y.data, 1.5)  # relu(identity)
+
+
+@pytest.mark.parametrize("shape, dtype", [((5, 3, 4, 2), np.float32), ((1, 7), np.float64), ((600, 16, 8, 8), np.float32)])
+def test_scale_samples_kernel_matches_the_broadcast_product(shape, dtype):
+    """The per-sample product DropPath uses (kernels/scale.py): batch 1, 2-D, and one large
+    enough to run on the thread pool; bit for bit the NumPy product."""
+    from tinycnn.kernels.scale import scale_samples, scale_samples_reference
+
+    rng = np.random.default_rng(0)
+    x, s = rng.standard_normal(shape).astype(dtype), (rng.random(shape[0]) > 0.3).astype(dtype) * dtype(1.25)
+    got = scale_samples(x, s)
+    assert got.dtype == dtype and got.shape == shape
+    np.testing.assert_array_equal(got, scale_samples_reference(x, s))
+
+
+def test_scale_samples_op_gradcheck_and_shape_error():
+    from tinycnn.ops.arithmetic import scale_samples
+
+    x = tinycnn.Tensor(np.random.default_rng(1).standard_normal((3, 2, 5)), requires_grad=True)
+    assert gradcheck(lambda x: scale_samples(x, [0.0, 2.0, -0.5]), [x])
+    with pytest.raises(ValueError, match=r"one factor per sample, shape \(3,\), got \(2,\)"):
+        scale_samples(x, [1.0, 2.0])

@@ -20,7 +20,7 @@ import itertools
 
 from tinycnn.nn.module import Module
 from tinycnn.random import rng
-from tinycnn.tensor import Tensor
+from tinycnn.ops.arithmetic import scale_samples
 
 
 MODES = ("row", "batch")
@@ -36,8 +36,7 @@ def drop_path(input, p=0.0, training=False, mode="row"):
         return _keep_batch(input, p, rng().random() >= p)
     keep = rng().random(input.shape[0]) >= p  # (N,) True for a surviving sample
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
-    mask = (keep * scale).astype(input.dtype).reshape(-1, *([1] * (input.ndim - 1)))  # (N, 1, 1, 1)
-    return input * Tensor(mask)
+    return scale_samples(input, keep * scale)  # input[n] * mask[n]
 
 
 def _keep_batch(input, p, kept: bool):

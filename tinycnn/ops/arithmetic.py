@@ -4,6 +4,7 @@ import numpy as np
 
 from tinycnn.kernels import reuse
 from tinycnn.kernels.blas import gemm
+from tinycnn.kernels.scale import scale_samples as _scale_samples
 from tinycnn.tensor import Function, Tensor
 
 
@@ -32,6 +33,17 @@ class Mul(Function):
         a, b = self.saved_tensors
         need_a, need_b = self.needs_input_grad
         return (reuse.apply(np.multiply, grad, b) if need_a else None), (reuse.apply(np.multiply, grad, a) if need_b else None)
+
+
+class ScaleSamples(Function):
+    """x: (N, ...) times a constant factor per sample, scale: (N,) (DropPath's mask); d/dx = scale."""
+
+    def forward(self, x, scale):
+        self.scale = scale
+        return _scale_samples(x, scale)
+
+    def backward(self, grad):
+        return _scale_samples(grad, self.scale)
 
 
 class Div(Function):
@@ -142,6 +154,14 @@ def sub(a, b):
 def mul(a, b):
     _check_broadcast("mul", a, b)
     return Mul.apply(a, b)
+
+
+def scale_samples(x, scale):
+    """x (N, ...) Tensor, scale (N,) array of constants -> x[n] * scale[n]; no gradient to scale."""
+    scale = np.asarray(scale, dtype=x.dtype)
+    if scale.shape != (x.shape[0],):
+        raise ValueError(f"scale_samples: expected one factor per sample, shape ({x.shape[0]},), got {scale.shape}")
+    return ScaleSamples.apply(x, scale=scale)
 
 
 def div(a, b):
