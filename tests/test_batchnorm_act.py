@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 import tinycnn
+from op_counter import OpCounter
 import tinycnn.nn.functional as F
 from tinycnn import Tensor, gradcheck, nn
 from tinycnn.kernels import batchnorm as K
 from tinycnn.kernels.activation import relu6_backward_reference, relu_backward_reference
 from tinycnn.nn.utils.fusion import fuse
-from tinycnn.tensor import set_profiler
 
 rng = np.random.default_rng(0)
 ACTS = [("relu", (0.0, np.inf), relu_backward_reference, F.relu), ("relu6", (0.0, 6.0), relu6_backward_reference, F.relu6)]
@@ -133,27 +133,11 @@ def test_module_against_pytorch():
 # ---------------------------------------------------------------- fuse() in training mode
 
 
-class _Counter:
-    def __init__(self):
-        self.ops = {}
-
-    def forward(self, fn, arrays, constants):
-        self.ops[type(fn).__name__] = self.ops.get(type(fn).__name__, 0) + 1
-        return fn.forward(*arrays, **constants)
-
-    def backward(self, fn, grad):
-        return fn.backward(grad)
-
-
 def _step(model, x, y):
     """One training step's forward and backward: (logits, {name: grad}, ops run)."""
-    counter = _Counter()
-    set_profiler(counter)
-    try:
+    with OpCounter() as counter:
         logits = model(x)
         F.cross_entropy(logits, y).backward()
-    finally:
-        set_profiler(None)
     return logits.numpy(), {k: p.grad.numpy() for k, p in model.named_parameters()}, counter.ops
 
 

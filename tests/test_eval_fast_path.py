@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tinycnn
+from op_counter import OpCounter
 from tinycnn import Tensor, nn
 from tinycnn.gradcheck import gradcheck
 from tinycnn.kernels.depthwise import Depthwise
@@ -14,7 +15,6 @@ from tinycnn.kernels.epilogue import epilogue
 from tinycnn.nn import functional as F
 from tinycnn.nn.utils.fusion import ConvAct2d, fuse
 from tinycnn.ops.conv import conv_geometry, convolve
-from tinycnn.tensor import set_profiler
 
 rng = np.random.default_rng(0)
 CLAMPS = [None, (0.0, np.inf), (0.0, 6.0)]
@@ -127,25 +127,9 @@ def _randomise(model):
     return model.eval()
 
 
-class _Counter:
-    """Counts the ops of each class run during a forward pass (tinycnn's profiler hook)."""
-
-    def __init__(self):
-        self.ops = {}
-
-    def forward(self, fn, arrays, constants):
-        self.ops[type(fn).__name__] = self.ops.get(type(fn).__name__, 0) + 1
-        return fn.forward(*arrays, **constants)
-
-
 def _ops(model, x):
-    counter = _Counter()
-    set_profiler(counter)
-    try:
-        with tinycnn.no_grad():
-            model(x)
-    finally:
-        set_profiler(None)
+    with OpCounter() as counter, tinycnn.no_grad():
+        model(x)
     return counter.ops
 
 
