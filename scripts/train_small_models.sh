@@ -57,6 +57,7 @@ mobilenet_v2_cifar_035 1 no
 efficientnet_cifar_tiny_depth 1 no
 mobilenet_v1_cifar_050 1 no
 mobilenet_v1_cifar_025 1 no
+mobilenet_v1_cifar_0125_standard 1 no
 "
 
 state() {  # done | partial | new: recorded in tinycnn/pretrained/runs.json, or from the run folder
