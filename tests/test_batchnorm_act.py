@@ -15,7 +15,8 @@ from tinycnn.kernels.activation import relu6_backward_reference, relu_backward_r
 from tinycnn.nn.utils.fusion import fuse
 
 rng = np.random.default_rng(0)
-ACTS = [("relu", (0.0, np.inf), relu_backward_reference, F.relu), ("relu6", (0.0, 6.0), relu6_backward_reference, F.relu6)]
+ACTS = [("relu", (0.0, np.inf), relu_backward_reference, F.relu),
+        ("relu6", (0.0, 6.0), relu6_backward_reference, F.relu6)]
 
 
 def _x(*shape, dtype=np.float64, scale=1.0):

@@ -156,8 +156,9 @@ def _trace(model: Module, example_input) -> tuple[list, list]:
     convs = []
     for mod in {id(m): m for m, _, _ in calls if isinstance(m, Conv2d) and id(m) in last}.values():
         bn = bn_of.get(id(mod))
+        end = bn if bn is not None else mod  # the module whose output an activation would read
         # a BatchNormAct2d (from fusing for training) applies its activation itself
-        act = bn._activation if bn is not None and bn._activation else activation_reading(last[id(bn if bn is not None else mod)])
+        act = bn._activation if bn is not None and bn._activation else activation_reading(last[id(end)])
         if bn is not None or act is not None:
             convs.append((names[id(mod)], None if bn is None else names[id(bn)], act))
     bns = [(names[id(m)], activation_reading(last[id(m)])) for m in {id(m): m for m, _, _ in calls}.values()
