@@ -215,6 +215,12 @@ def recorded_runs(name: str) -> list[dict]:
     return sorted(runs, key=lambda r: r["seed"])
 
 
+def seed_mean(name: str) -> tuple[float, int]:
+    """(mean test accuracy in percent over the recorded seeds of `name`, number of seeds)."""
+    runs = recorded_runs(name)
+    return 100 * float(np.mean([r["test_acc"] for r in runs])) if runs else float("nan"), len(runs)
+
+
 def shipped_table(names, run: Run | None = None) -> dict:
     """Print one line per model: its shipped test accuracy with error bar, params, MACs and run
     (or the 'not shipped yet' line), and every recorded seed; returns {name: info} of those shipped.
@@ -270,7 +276,7 @@ def shipped_difference(a: str, b: str) -> str:
     missing = [name for name, rs in runs.items() if not rs]
     if missing:
         return "; ".join(not_shipped_line(name) for name in missing)
-    mean = {name: float(np.mean([r["test_acc"] for r in rs])) for name, rs in runs.items()}
+    mean = {name: seed_mean(name)[0] / 100 for name in runs}
     seconds = {name: float(np.mean([r["seconds"] for r in rs])) for name, rs in runs.items()}
     se = np.hypot(binomial_se(mean[a], 10000), binomial_se(mean[b], 10000))
     return (f"{a} - {b}: {100 * (mean[a] - mean[b]):+.2f} points ± {100 * se:.2f} (seed means; seeds "
