@@ -227,10 +227,10 @@ for variant in ("width", "depth", "resolution"):  # the paper's claim: compound 
 # * Section 4 holds the MACs equal between compound and single-dimension
 #   scaling at CIFAR size, and the shipped runs compare their accuracy: read
 #   the printed differences against their error bars before calling a winner
-#   (two seeds for compound, width and resolution, whose resolution seeds
-#   differ by 1.2 points; one for depth; at 8 epochs every model is still
-#   underfitting). With two seeds compound is level with width and
-#   resolution and ahead of depth only.
+#   (two seeds for every model; the resolution model's seeds differ by 1.2
+#   points; at 8 epochs every model is still underfitting). With two seeds
+#   compound is level with width and resolution and ahead of depth only
+#   (by about 1 point, near two error bars).
 #
 # ## Exercises
 # 1. Build `EfficientNet(1.0, 1.0, 224, drop_path_rate=0.2)` and list the drop
