@@ -7,7 +7,8 @@ in a worker that imports numpy (and matplotlib) first, in one that imports tinyc
 `tinycnn` command does (the two should agree: `import tinycnn` changes nothing in the process),
 and in one that imports numpy first and runs the model fused, `tinycnn.nn.utils.fusion.fuse(model,
 example)`: for training (the ReLUs after BatchNorms applied in their pass) and for inference (the
-eval fast path: BatchNorms folded, activations applied in the convolutions' pass). The coordinator (this process) only sends requests and collects the times.
+eval fast path: BatchNorms folded, activations applied in the convolutions' pass). The
+coordinator (this process) only sends requests and collects the times.
 
 For each model (batch --batch, float32, 32x32 inputs), fresh workers:
 - the median time of a training step (zero_grad, forward, cross-entropy, backward, SGD step with

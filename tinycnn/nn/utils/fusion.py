@@ -161,9 +161,9 @@ def _trace(model: Module, example_input) -> tuple[list, list]:
         act = bn._activation if bn is not None and bn._activation else activation_reading(last[id(end)])
         if bn is not None or act is not None:
             convs.append((names[id(mod)], None if bn is None else names[id(bn)], act))
-    bns = [(names[id(m)], activation_reading(last[id(m)])) for m in {id(m): m for m, _, _ in calls}.values()
-           if type(m) is BatchNorm2d and id(m) in last and activation_reading(last[id(m)]) is not None]
-    return convs, bns
+    bn_acts = {names[id(m)]: activation_reading(last[id(m)]) for m, _, _ in calls
+               if type(m) is BatchNorm2d and id(m) in last}
+    return convs, [(name, act) for name, act in bn_acts.items() if act is not None]
 
 
 def _set(model: Module, name: str, module: Module):
