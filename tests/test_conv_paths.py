@@ -21,7 +21,9 @@ PATH_CASES = [
     ((2, 4, 5, 5), (6, 4, 1, 1), 1, 0, 1, "pointwise", "1x1"),
     ((3, 4, 5, 17), (5, 4, 3, 3), 1, 1, 1, "direct", "3-wide"),
     ((2, 4, 3, 3), (6, 4, 1, 1), 1, 0, 1, "im2col", "below 16 pixels"),
-    ((2, 4, 7, 7), (6, 4, 3, 3), 2, 1, 1, "im2col", "stride (2, 2), not 1"),
+    ((2, 4, 7, 7), (6, 4, 3, 3), 2, 1, 1, "im2col", "outputs 4 wide"),
+    ((2, 4, 16, 17), (6, 4, 3, 3), 2, 1, 1, "direct", "3x3 at stride 2"),
+    ((2, 4, 16, 16), (6, 4, 3, 3), 3, 1, 1, "im2col", "stride (3, 3)"),
     ((1, 256, 3, 3), (129, 256, 3, 3), 1, 1, 1, "im2col", "im2col's GEMM is faster"),
     ((2, 4, 5, 7), (6, 2, 3, 3), 1, 1, 2, "direct", "few channels per group"),
 ]
@@ -63,7 +65,7 @@ def test_forced_algorithm_runs_that_path_and_matches_the_reference(algorithm, xs
 
 @pytest.mark.parametrize("algorithm, xs, ws, kwargs, match", [
     ("direct", (1, 2, 6, 6), (2, 2, 5, 5), dict(padding=2), r"algorithm='direct' cannot take this layer: a 5x5 kernel"),
-    ("direct", (1, 2, 6, 6), (2, 2, 3, 3), dict(stride=2), r"algorithm='direct' cannot.*stride \(2, 2\), not 1"),
+    ("direct", (1, 2, 6, 6), (2, 2, 3, 3), dict(stride=3), r"algorithm='direct' cannot.*stride \(3, 3\).*not 1, nor 2"),
     ("direct", (1, 2, 6, 6), (2, 2, 3, 3), dict(padding=3), r"algorithm='direct' cannot.*padding \(3, 3\) beyond the kernel's reach"),
     ("pointwise", (1, 2, 6, 6), (2, 2, 3, 3), {}, r"algorithm='pointwise' cannot.*a 3x3 kernel, not 1x1"),
     ("pointwise", (1, 2, 6, 6), (2, 2, 1, 1), dict(padding=1), r"algorithm='pointwise' cannot.*padding \(1, 1\), not 0"),

@@ -120,22 +120,33 @@ def test_depthwise_reference_matches_im2col_reference():
     np.testing.assert_allclose(depthwise_reference(x, w, g), out, rtol=1e-12)
 
 
-# (x shape, weight shape, ph, pw, dh, dw, groups) for the direct kernels: 3-wide kernels at stride 1
+# (x shape, weight shape, ph, pw, dh, dw, groups[, stride]) for the direct kernels: 3-wide
+# kernels at stride 1, 3x3 at stride 2
 DIRECT = [
     ((2, 3, 6, 7), (5, 3, 3, 3), 1, 1, 1, 1, 1),
     ((3, 2, 5, 9), (4, 2, 1, 3), 0, 1, 1, 1, 1),
     ((2, 8, 5, 6), (8, 4, 3, 3), 2, 2, 2, 1, 2),
     ((13, 4, 4, 4), (6, 4, 5, 3), 2, 0, 1, 2, 1),  # stacked small images, a partial last stack
 ]
+STRIDED = [
+    ((2, 3, 8, 8), (5, 3, 3, 3), 1, 1, 1, 1, 1, 2),
+    ((3, 4, 7, 10), (8, 2, 3, 3), 1, 0, 1, 1, 2, 2),  # odd height, groups
+    ((17, 2, 4, 4), (4, 2, 3, 3), 1, 1, 1, 1, 1, 2),  # 2x2 outputs, a grid of them, a partial last plane
+]
+
+
+def _geometry(ws, ph, pw, dh, dw, stride=1):
+    return ConvGeometry(ws[2], ws[3], stride, stride, ph, pw, dh, dw)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", DIRECT)
+@pytest.mark.parametrize("case", DIRECT + STRIDED)
 def test_direct_kernels_match_numpy_reference(case, dtype):
-    """The Numba kernels of the direct path against formulas (1), (2) and (3) written as
-    shifted slices; the input gradient is (1) applied to grad with the flipped weight."""
-    xs, ws, ph, pw, dh, dw, groups = case
-    g = ConvGeometry(ws[2], ws[3], 1, 1, ph, pw, dh, dw)
+    """The Numba kernels of the direct path against formulas (1)/(4), (2) and (3) written as
+    (strided) slices; the input gradient is (1) applied to grad with the flipped weight at
+    stride 1, col2im's at stride 2 (checked through the adjoint identity)."""
+    xs, ws, ph, pw, dh, dw, groups, *stride = case
+    g = _geometry(ws, ph, pw, dh, dw, *stride)
     x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
     tol = 1e-4 if dtype == np.float32 else 1e-12
     path = Direct()
@@ -145,7 +156,7 @@ def test_direct_kernels_match_numpy_reference(case, dtype):
     gw = path.grad_weight(grad, x, g, groups)
     np.testing.assert_allclose(gw, direct_weight_grad_simple(grad, x, g, groups), rtol=tol, atol=tol)
     gx = path.grad_input(grad, w, x.shape, g, groups)
-    gx_simple = direct_conv_simple(grad, *input_grad_as_conv(w, g, groups), groups)
+    gx_simple = gx if stride else direct_conv_simple(grad, *input_grad_as_conv(w, g, groups), groups)
     np.testing.assert_allclose(gx, gx_simple, rtol=tol, atol=tol)
     # the references are the adjoints of the forward: <grad, conv(x, w)> = <gx, x> = <gw, w>
     inner = np.sum(grad.astype(np.float64) * out)
@@ -155,12 +166,13 @@ def test_direct_kernels_match_numpy_reference(case, dtype):
 
 
 
-@pytest.mark.parametrize("case", DIRECT + [((9, 8, 5, 4), (8, 4, 3, 3), 1, 1, 1, 1, 2), ((5, 3, 6, 5), (4, 3, 3, 3), 2, 2, 2, 2, 1)])
+@pytest.mark.parametrize("case", DIRECT + STRIDED + [((9, 8, 5, 4), (8, 4, 3, 3), 1, 1, 1, 1, 2),
+                                                      ((5, 3, 6, 5), (4, 3, 3, 3), 2, 2, 2, 2, 1)])
 def test_direct_backward_with_both_gradients_equals_each_alone(case):
     """backward() stacks the output gradient once for both gradients where the padding is
     "same" (and groups need no padding channels): the same bits as each gradient on its own."""
-    xs, ws, ph, pw, dh, dw, groups = case
-    g = ConvGeometry(ws[2], ws[3], 1, 1, ph, pw, dh, dw)
+    xs, ws, ph, pw, dh, dw, groups, *stride = case
+    g = _geometry(ws, ph, pw, dh, dw, *stride)
     x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
     path = Direct()
     grad = rng.standard_normal(path.forward(x, w, g, groups).shape).astype(np.float32)
@@ -168,10 +180,12 @@ def test_direct_backward_with_both_gradients_equals_each_alone(case):
     np.testing.assert_array_equal(gx, path.grad_input(grad, w, x.shape, g, groups))
     np.testing.assert_array_equal(gw, path.grad_weight(grad, x, g, groups))
 
-def test_direct_reference_matches_im2col_reference():
-    """(1) as shifted slices is the convolution im2col + GEMM computes (any kernel, stride 1, groups)."""
+
+@pytest.mark.parametrize("sh, sw", [(1, 1), (2, 2), (2, 3)])
+def test_direct_reference_matches_im2col_reference(sh, sw):
+    """(1) as shifted slices is the convolution im2col + GEMM computes (any kernel, stride, groups)."""
     x, w = rng.standard_normal((2, 4, 6, 5)), rng.standard_normal((6, 2, 3, 2))
-    g = ConvGeometry(kh=3, kw=2, ph=1, pw=2, dh=2, dw=1)
+    g = ConvGeometry(kh=3, kw=2, sh=sh, sw=sw, ph=1, pw=2, dh=2, dw=1)
     cols = im2col_reference(x, g).reshape(2, 2 * 3 * 2, -1)                 # (G, C/G*kh*kw, N*Ho*Wo)
     Ho, Wo = g.output_size(6, 5)
     out = np.matmul(w.reshape(2, 3, -1), cols).reshape(6, 2, Ho, Wo).transpose(1, 0, 2, 3)

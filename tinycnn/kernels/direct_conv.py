@@ -1,4 +1,4 @@
-"""Direct convolution for kernels 3 wide at stride 1: no im2col.
+"""Direct convolution for kernels 3 wide at stride 1 (and 3x3 at stride 2): no im2col.
 
 im2col writes kh*kw copies of the input, and writing them takes as long as
 the GEMM that reads them. For the commonest convolution of all, 3x3 at
@@ -44,11 +44,24 @@ group), padded by d*(k-1) - p: each input pixel collects the outputs that read i
 
 so (1) computes it too (`input_grad_as_conv`).
 
+Stride 2. Output (i, j) reads xp[2i + a*dh, 2j + b*dw]: every other row and column, which
+no shift of one plane gives. Split the padded input into its sh*sw phase planes,
+x_rs[u, v] = xp[sh*u + r, sw*v + s]; tap (a, b) then reads phase (a*dh % sh, b*dw % sw) at
+(i + a*dh // sh, j + b*dw // sw), a shift again. Stacked in the padded-width layout (a slot of
+Ho + (kh-1)*dh // sh rows and Wo + 2*dw // sw columns per image and phase, no padding shared):
+
+    out[n, o, p] = sum_{c, a, b} w[o, c, a, b] * x_{phase(a,b)}[n, c, p + off(a,b)]          (4)
+
+with off(a, b) = (a*dh // sh)*Wq + b*dw // sw: (1) with each tap reading its own phase plane
+(`tap_table`; stride 1 is the one-phase case), and (2) likewise. The kernels below take the
+table and serve both strides. The input gradient of a strided convolution is no stride-1
+convolution of g, so it stays with col2im.
+
 The pass of (1) that drops the junk positions also adds a bias and clamps to a range: the eval
 fast path's bias and fused ReLU cost no pass of their own (kernels/epilogue.py).
 
-`direct_conv_simple` and `direct_weight_grad_simple` are (1) and (2) in NumPy,
-one shifted slice of the padded input per tap; the tests compare the kernels
+`direct_conv_simple` and `direct_weight_grad_simple` are (1) and (2) in NumPy, at any
+stride, one (strided) slice of the padded input per tap; the tests compare the kernels
 with them. `Direct` (kernels/direct_path.py) is the convolution path built on these kernels.
 """
 from typing import NamedTuple
@@ -70,11 +83,12 @@ CHUNKS = 16  # the weight gradient sums this many per-chunk partial sums (fixed:
 
 
 class Layout(NamedTuple):
-    """Where everything lies in the padded-width layout of a stride-1 convolution, kernel (kh, 3).
+    """Where everything lies in the padded-width layout of a convolution, kernel (kh, 3).
 
-    A plane holds a grid of ky x kx images, Wq = kx*T + pw columns wide; image s of a plane
-    (row sy = s // kx, column sx = s % kx of the grid) starts at row sy*S, column sx*T (its
-    padding included), S = H + ph, T = W + pw; its output pixel (i, j) lies at flat position
+    A plane holds a grid of ky x kx images, Wq columns wide; image s of a plane (row
+    sy = s // kx, column sx = s % kx of the grid) starts at row sy*S, column sx*T (its
+    padding included): at stride 1 S = H + ph, T = W + pw, Wq = kx*T + pw (neighbours share
+    their padding); at stride 2 slots of (4) and Wq = kx*T. Its output pixel (i, j) lies at flat position
     (sy*S + i)*Wq + sx*T + j. L: flat positions computed per plane (the last valid output,
     rounded up to whole vectors); Hq: rows of a plane, enough for every read.
     """
@@ -96,53 +110,86 @@ class Layout(NamedTuple):
 
 
 def padded_width_layout(N, H, W, geometry: ConvGeometry) -> Layout:
-    """The Layout of a batch of N images (H, W) for a stride-1 kernel (kh, 3)."""
-    kh, _, _, _, ph, pw, dh, dw = geometry
-    Ho, Wo = H + 2 * ph - dh * (kh - 1), W + 2 * pw - 2 * dw  # stride 1; Ho <= S, Wo <= T
-    S, T = H + ph, W + pw
+    """The Layout of a batch of N images (H, W) for a kernel (kh, 3) at stride 1 or more."""
+    kh, _, sh, sw, ph, pw, dh, dw = geometry
+    Ho, Wo = geometry.output_size(H, W)
+    if (sh, sw) == (1, 1):  # neighbours share their padding; Ho <= S, Wo <= T
+        S, T, right = H + ph, W + pw, pw
+    else:  # a slot per image and phase: its outputs and the rows/columns its taps reach past them
+        S, T, right = Ho + (kh - 1) * dh // sh, Wo + 2 * dw // sw, 0
     k = max(1, min(N, -(-MIN_FLAT // (S * T))))  # images per plane, laid out about square
     kx = int(np.ceil(np.sqrt(k)))
     ky = -(-k // kx)
-    Wq = kx * T + pw
+    Wq = kx * T + right
     L = -(-(((ky - 1) * S + Ho - 1) * Wq + (kx - 1) * T + Wo) // VECTOR) * VECTOR
-    Hq = max(ky * S, -(-((kh - 1) * dh * Wq + 2 * dw + L) // Wq))  # the images' rows; every read
+    reach = (kh - 1) * dh // sh * Wq + 2 * dw // sw  # the farthest tap's offset (`tap_table`)
+    Hq = max(ky * S, -(-(reach + L) // Wq))  # the images' rows; every read
     return Layout(kx, ky, S, T, Wq, Hq, L, Ho, Wo)
 
 
+def tap_table(layout: Layout, geometry: ConvGeometry) -> np.ndarray:
+    """(kh, 3, 2) int64: for tap (a, b), the phase plane it reads and its offset there, (4)."""
+    kh, _, sh, sw, _, _, dh, dw = geometry
+    taps = np.empty((kh, 3, 2), dtype=np.int64)
+    for a in range(kh):
+        for b in range(3):
+            taps[a, b] = (a * dh % sh) * sw + b * dw % sw, a * dh // sh * layout.Wq + b * dw // sw
+    return taps
+
+
 @njit(cache=True, parallel=True)
-def _stack_planes(x, out, k, kx, S, T, top, left):
-    """x: (N, C, H, W) -> out: (ceil(N/k), C', Hq, Wq), C' >= C, k images a plane in rows of kx:
-    x[n, c] at rows sy*S + top.., columns sx*T + left.. of plane out[n // k, c], where
-    (sy, sx) = divmod(n % k, kx); zeros everywhere else, each entry written once."""
+def _stack_planes(x, out, k, kx, S, T, top, left, sh, sw):
+    """x: (N, C, H, W) -> out: (ceil(N/k), C'*P, Hq, Wq), C' >= C, P = sh*sw phases, k images a
+    plane in rows of kx: row u, column v of slot (sy, sx) = divmod(n % k, kx) of phase plane
+    out[n // k, c*P + r*sw + s] holds x[n, c, sh*u + r - top, sw*v + s - left]; zeros
+    everywhere else (padding, empty slots, padding channels), each entry written once."""
     N, C, H, W = x.shape
-    C2, Hq = out.shape[1], out.shape[2]
-    for task in prange(out.shape[0] * C2):
+    P = sh * sw
+    C2, Hq, Wq = out.shape[1] // P, out.shape[2], out.shape[3]
+    xf = x.reshape(x.size)  # flat indices below: no array view made per row
+    for task in prange(out.shape[0] * C2):  # one channel of one plane, all its phases
         m, c = task // C2, task % C2
-        plane = out[m, c]
-        for r in range(Hq):
-            sy, i = (r - top) // S, (r - top) % S  # grid row, row within the image
-            if r < top or i >= H or sy * kx >= k:
-                plane[r, :] = 0  # a padding row
-                continue
-            q = 0
-            for s in range(sy * kx, sy * kx + kx):
-                n, start = m * k + s, (s - sy * kx) * T + left
-                plane[r, q:start] = 0  # the padding columns before image s
-                if n < N and c < C:
-                    plane[r, start : start + W] = x[n, c, i]
-                else:
-                    plane[r, start : start + W] = 0  # an empty slot or a padding channel
-                q = start + W
-            plane[r, q:] = 0
+        for phase in range(P):
+            r, s = phase // sw, phase % sw
+            v0 = max(0, -((s - left) // sw))  # the slot's first and last + 1 columns inside the image
+            v1 = max(v0, min(T, (W - 1 - s + left) // sw + 1))
+            dst = out[m, c * P + phase].reshape(Hq * Wq)
+            for row in range(Hq):
+                sy, u = row // S, row % S  # grid row, row within the slot
+                i = sh * u + r - top  # the image row it holds
+                if i < 0 or i >= H or sy * kx >= k or c >= C:
+                    dst[row * Wq : (row + 1) * Wq] = 0  # a padding row or channel
+                    continue
+                for sx in range(kx):
+                    n, q = m * k + sy * kx + sx, row * Wq + sx * T  # q: the slot's first entry in this row
+                    if n >= N:  # an empty slot
+                        dst[q : q + T] = 0
+                        continue
+                    src = ((n * C + c) * H + i) * W + s - left  # x[n, c, i, sw*v + s - left] at src + sw*v
+                    dst[q : q + v0] = 0  # the padding columns before the image
+                    if sw == 1:
+                        dst[q + v0 : q + v1] = xf[src + v0 : src + v1]
+                    else:
+                        for v in range(v0, v1):
+                            dst[q + v] = xf[src + sw * v]
+                    dst[q + v1 : q + T] = 0
+                dst[row * Wq + kx * T : (row + 1) * Wq] = 0
+
+
+@njit(inline="always")
+def _shifted(xp, m, first, tap, L):
+    """The L input values tap = (phase, offset) reads for the L flat outputs of plane m, whose
+    channel's phase planes start at xp[m, first]."""
+    return xp[m, first + tap[0], tap[1] : tap[1] + L]
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
-def _forward(xp, w, out, k, kx, S, T, Wq, L, dh, dw, per_group, bias, lo, hi):
+def _forward(xp, w, out, k, kx, S, T, Wq, L, taps, P, per_group, bias, lo, hi):
     """(1), plus bias and a clamp to [lo, hi] in the same pass (the eval path's fused
-    activation: ReLU is [0, inf]; no clamp is [-inf, inf]). xp: (ceil(N/k), C, Hq*Wq) padded
-    flat planes of k images in rows of kx (Layout); w: (C_out rounded up to BLOCK, C/G, kh, 3);
-    out: (N, C_out, Ho, Wo); per_group: output channels per group (a multiple of BLOCK),
-    w.shape[0] without groups; bias: (C_out,)."""
+    activation: ReLU is [0, inf]; no clamp is [-inf, inf]). xp: (ceil(N/k), C*P, Hq*Wq) padded
+    flat (phase) planes of k images in rows of kx (Layout), P planes per channel; w: (C_out
+    rounded up to BLOCK, C/G, kh, 3); taps: `tap_table`; out: (N, C_out, Ho, Wo); per_group: output channels per group
+    (a multiple of BLOCK), w.shape[0] without groups; bias: (C_out,)."""
     M = xp.shape[0]
     Cg, kh = w.shape[1], w.shape[2]
     N, C_out, Ho, Wo = out.shape
@@ -153,12 +200,10 @@ def _forward(xp, w, out, k, kx, S, T, Wq, L, dh, dw, per_group, bias, lo, hi):
         y0, y1, y2, y3 = acc[0], acc[1], acc[2], acc[3]
         c0 = o // per_group * Cg  # the block's group reads input channels c0 .. c0 + Cg - 1
         for c in range(Cg):
-            plane = xp[m, c0 + c]
             for a in range(kh):
-                row = a * dh * Wq
-                s0 = plane[row : row + L]  # tap (a, 0), shifted plane      (L,)
-                s1 = plane[row + dw : row + dw + L]  # tap (a, 1)
-                s2 = plane[row + 2 * dw : row + 2 * dw + L]  # tap (a, 2)
+                s0 = _shifted(xp, m, (c0 + c) * P, taps[a, 0], L)  # tap (a, 0), shifted plane  (L,)
+                s1 = _shifted(xp, m, (c0 + c) * P, taps[a, 1], L)  # tap (a, 1)
+                s2 = _shifted(xp, m, (c0 + c) * P, taps[a, 2], L)  # tap (a, 2)
                 w00, w01, w02 = w[o, c, a, 0], w[o, c, a, 1], w[o, c, a, 2]
                 w10, w11, w12 = w[o + 1, c, a, 0], w[o + 1, c, a, 1], w[o + 1, c, a, 2]
                 w20, w21, w22 = w[o + 2, c, a, 0], w[o + 2, c, a, 1], w[o + 2, c, a, 2]
@@ -177,8 +222,8 @@ def _forward(xp, w, out, k, kx, S, T, Wq, L, dh, dw, per_group, bias, lo, hi):
 
 
 @njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
-def _weight_grad(xp, gq, g_off, parts, Wq, L, dh, dw, per_group, zero):
-    """(2), one partial sum per chunk of planes. xp: (M, C, Hq*Wq) padded flat planes;
+def _weight_grad(xp, gq, g_off, parts, L, taps, P, per_group, zero):
+    """(2), one partial sum per chunk of planes. xp: (M, C*P, Hq*Wq) padded flat (phase) planes;
     gq: (M, C_out rounded up to BLOCK, >= g_off + L) the same planes of the output gradient,
     output position p at g_off + p, zeros in the junk entries; parts: (chunks, C_out rounded
     up, C/G, kh, 3), zeroed here; per_group as in `_forward`."""
@@ -193,12 +238,10 @@ def _weight_grad(xp, gq, g_off, parts, Wq, L, dh, dw, per_group, zero):
                 g2, g3 = gq[m, o + 2, g_off : g_off + L], gq[m, o + 3, g_off : g_off + L]
                 c0 = o // per_group * Cg
                 for c in range(Cg):
-                    plane = xp[m, c0 + c]
                     for a in range(kh):
-                        row = a * dh * Wq
-                        s0 = plane[row : row + L]
-                        s1 = plane[row + dw : row + dw + L]
-                        s2 = plane[row + 2 * dw : row + 2 * dw + L]
+                        s0 = _shifted(xp, m, (c0 + c) * P, taps[a, 0], L)
+                        s1 = _shifted(xp, m, (c0 + c) * P, taps[a, 1], L)
+                        s2 = _shifted(xp, m, (c0 + c) * P, taps[a, 2], L)
                         d00 = d01 = d02 = d10 = d11 = d12 = zero  # d_rb: output channel o + r, tap (a, b)
                         d20 = d21 = d22 = d30 = d31 = d32 = zero
                         for p in range(L):
@@ -229,12 +272,14 @@ def _weight_grad(xp, gq, g_off, parts, Wq, L, dh, dw, per_group, zero):
                         part[o + 3, c, a, 2] += d32
 
 
-def _stacked(x, layout, top, left, channels):
-    """x: (N, C, H, W) -> (ceil(N/k), channels, Hq*Wq): padded flat planes, k images each."""
-    N = x.shape[0]
-    out = reuse.empty((-(-N // layout.k), channels, layout.Hq, layout.Wq), x.dtype)
-    launch(_stack_planes, out.size, np.ascontiguousarray(x), out, layout.k, layout.kx, layout.S, layout.T, top, left)
-    return out.reshape(out.shape[0], channels, -1)
+def _stacked(x, layout, top, left, channels, stride=(1, 1)):
+    """x: (N, C, H, W) -> (ceil(N/k), channels*P, Hq*Wq): padded flat planes, k images each,
+    P = sh*sw phase planes per channel (`_stack_planes`)."""
+    N, P = x.shape[0], stride[0] * stride[1]
+    out = reuse.empty((-(-N // layout.k), channels * P, layout.Hq, layout.Wq), x.dtype)
+    launch(_stack_planes, out.size, np.ascontiguousarray(x), out, layout.k, layout.kx, layout.S, layout.T, top, left,
+           *stride)
+    return out.reshape(out.shape[0], channels * P, -1)
 
 
 def _round_up(n, m):
@@ -244,38 +289,45 @@ def _round_up(n, m):
 # ---------------------------------------------------------------- NumPy reference
 
 
+def _tap_slice(xp, geometry: ConvGeometry, a, b, Ho, Wo):
+    """What tap (a, b) reads of the padded input xp (..., Hp, Wp): rows a*dh + sh*i, columns
+    b*dw + sw*j, for the (Ho, Wo) outputs (i, j)."""
+    _, _, sh, sw, _, _, dh, dw = geometry
+    return xp[..., a * dh : a * dh + sh * (Ho - 1) + 1 : sh, b * dw : b * dw + sw * (Wo - 1) + 1 : sw]
+
+
 def direct_conv_simple(x, weight, geometry: ConvGeometry, groups=1):
-    """(1) in NumPy, any kernel at stride 1: a sum over the taps (a, b) of the padded input
-    shifted by (a*dh, b*dw), each shifted slice times one weight per (output, input) channel.
-    x: (N, C, H, W); weight: (C_out, C/G, kh, kw) -> (N, C_out, Ho, Wo)."""
+    """(1) in NumPy, any kernel and stride: a sum over the taps (a, b) of the padded input
+    shifted by (a*dh, b*dw) (every sh-th row, sw-th column), each slice times one weight per
+    (output, input) channel. x: (N, C, H, W); weight: (C_out, C/G, kh, kw) -> (N, C_out, Ho, Wo)."""
     N, C, H, W = x.shape
     C_out, Cg, kh, kw = weight.shape
-    _, _, _, _, ph, pw, dh, dw = geometry
-    G, Ho, Wo = groups, H + 2 * ph - dh * (kh - 1), W + 2 * pw - dw * (kw - 1)
+    _, _, _, _, ph, pw, _, _ = geometry
+    G, (Ho, Wo) = groups, geometry.output_size(H, W)
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))                   # (N, C, Hp, Wp)
     xp = xp.reshape(N, G, Cg, H + 2 * ph, W + 2 * pw)                       # (N, G, C/G, Hp, Wp)
     w = weight.reshape(G, C_out // G, Cg, kh, kw)                           # (G, C_out/G, C/G, kh, kw)
     out = np.zeros((N, G, C_out // G, Ho, Wo), dtype=x.dtype)
     for a in range(kh):
         for b in range(kw):
-            shifted = xp[..., a * dh : a * dh + Ho, b * dw : b * dw + Wo]     # (N, G, C/G, Ho, Wo)
+            shifted = _tap_slice(xp, geometry, a, b, Ho, Wo)                  # (N, G, C/G, Ho, Wo)
             out += np.einsum("goc,ngcij->ngoij", w[..., a, b], shifted)
     return out.reshape(N, C_out, Ho, Wo)
 
 
 def direct_weight_grad_simple(grad, x, geometry: ConvGeometry, groups=1):
-    """(2) in NumPy: dw[o, c, a, b] sums grad times the shifted slice that tap (a, b) read.
+    """(2) in NumPy, any stride: dw[o, c, a, b] sums grad times the slice that tap (a, b) read.
     grad: (N, C_out, Ho, Wo); x: (N, C, H, W) -> (C_out, C/G, kh, kw)."""
     N, C, H, W = x.shape
     C_out, Ho, Wo = grad.shape[1:]
-    kh, kw, _, _, ph, pw, dh, dw = geometry
+    kh, kw, _, _, ph, pw, _, _ = geometry
     G, Cg = groups, C // groups
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).reshape(N, G, Cg, H + 2 * ph, W + 2 * pw)
     g = grad.reshape(N, G, C_out // G, Ho, Wo)                              # (N, G, C_out/G, Ho, Wo)
     gw = np.empty((G, C_out // G, Cg, kh, kw), dtype=grad.dtype)
     for a in range(kh):
         for b in range(kw):
-            shifted = xp[..., a * dh : a * dh + Ho, b * dw : b * dw + Wo]     # (N, G, C/G, Ho, Wo)
+            shifted = _tap_slice(xp, geometry, a, b, Ho, Wo)                  # (N, G, C/G, Ho, Wo)
             gw[..., a, b] = np.einsum("ngoij,ngcij->goc", g, shifted)
     return gw.reshape(C_out, Cg, kh, kw)
 

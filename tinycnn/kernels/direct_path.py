@@ -20,8 +20,10 @@ from tinycnn.kernels.direct_conv import (
     input_grad_as_conv,
     input_grad_is_a_conv,
     padded_width_layout,
+    tap_table,
 )
 from tinycnn.kernels.epilogue import epilogue, store_args
+from tinycnn.kernels.gemm import channels_first, col2im_input_grad
 from tinycnn.kernels.launch import launch
 
 
@@ -49,6 +51,10 @@ def _drop_padding(a, axis, groups, n):
 # in docs/PERFORMANCE.md).
 MAX_CHANNEL_PRODUCT = 128 * 256  # C_in * C_out / groups
 ANY_CHANNELS_FROM_WIDTH = 32
+# At stride 2 the kernels read four phase planes, and im2col's copies are a quarter as many:
+# the direct path wins on fewer channels, and not on 4x4 outputs.
+STRIDED_MAX_CHANNEL_PRODUCT = 64 * 128
+STRIDED_MIN_OUTPUT_WIDTH = 8
 
 
 class Direct:
@@ -56,23 +62,29 @@ class Direct:
     weight gradient, (3) for the input gradient."""
 
     name = "direct"
-    why = ("a 3-wide kernel at stride 1, few channels per group or a wide image: Numba kernels "
-           "read the padded input in place, no im2col copies")
+    why = ("a 3-wide kernel at stride 1 (or 3x3 at stride 2), few channels per group or a wide image: Numba "
+           "kernels read the padded input (its phase planes at stride 2) in place, no im2col copies")
     fuses_epilogue = True  # forward(..., bias=, clamp=) adds and clamps in the pass that writes
 
     def cannot(self, x_shape, weight_shape, geometry, groups):
         """Why this path cannot compute the layer (None: it can)."""
         if geometry.kw != 3:
             return f"a {geometry.kh}x{geometry.kw} kernel, not 3 wide"
-        if (geometry.sh, geometry.sw) != (1, 1):
-            return f"stride {(geometry.sh, geometry.sw)}, not 1"
-        if not input_grad_is_a_conv(geometry):
+        if _stride(geometry) != (1, 1) and (_stride(geometry) != (2, 2) or (geometry.dh, geometry.dw) != (1, 1)):
+            return f"stride {_stride(geometry)} (dilation {(geometry.dh, geometry.dw)}), not 1, nor 2 undilated"
+        if _stride(geometry) == (1, 1) and not input_grad_is_a_conv(geometry):
             return f"padding {(geometry.ph, geometry.pw)} beyond the kernel's reach: the input gradient is no convolution"
         return None
 
     def slower(self, x_shape, weight_shape, geometry, groups):
         """Why the automatic choice leaves the layer to another path (None: it takes it)."""
         product, W = x_shape[1] * weight_shape[0] // groups, x_shape[3]
+        if _stride(geometry) != (1, 1):
+            Wo = geometry.output_size(x_shape[2], W)[1]
+            if product <= STRIDED_MAX_CHANNEL_PRODUCT and Wo >= STRIDED_MIN_OUTPUT_WIDTH:
+                return None
+            return (f"stride 2 with C_in*C_out/groups = {product} (direct up to {STRIDED_MAX_CHANNEL_PRODUCT}) "
+                    f"and outputs {Wo} wide (direct from {STRIDED_MIN_OUTPUT_WIDTH}): im2col's GEMM is faster")
         if product <= MAX_CHANNEL_PRODUCT or W >= ANY_CHANNELS_FROM_WIDTH:
             return None
         return (f"C_in*C_out/groups = {product} > {MAX_CHANNEL_PRODUCT} on images {W} < {ANY_CHANNELS_FROM_WIDTH} "
@@ -86,18 +98,19 @@ class Direct:
             return epilogue(_drop_padding(out, 1, groups, weight.shape[0] // groups), bias, clamp)  # (N, C_out, Ho, Wo)
         N, C, H, W = x.shape
         lay = padded_width_layout(N, H, W, geometry)
-        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (ceil(N/k), C, Hq*Wq)
+        xp = _stacked(x, lay, geometry.ph, geometry.pw, C, _stride(geometry))  # (ceil(N/k), C*P, Hq*Wq)
         return self._forward_stacked(xp, weight, N, lay, geometry, groups, bias, clamp)
 
     def _forward_stacked(self, xp, weight, N, lay, geometry, groups, bias=None, clamp=None):
-        """(1) of the N images stacked in xp (M, >= C, Hq*Wq) -> (N, C_out, Ho, Wo)."""
+        """(1) of the N images stacked in xp (M, >= C*P, Hq*Wq) -> (N, C_out, Ho, Wo)."""
         C_out, Cg, kh, _ = weight.shape
         w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=xp.dtype)  # whole blocks of 4 channels
         w[:C_out] = weight
         per_group = C_out // groups if groups > 1 else w.shape[0]
         out = reuse.empty((N, C_out, lay.Ho, lay.Wo), xp.dtype)
         launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.kx, lay.S, lay.T, lay.Wq,
-               lay.L, geometry.dh, geometry.dw, per_group, *store_args(bias, clamp, C_out, xp.dtype))
+               lay.L, tap_table(lay, geometry), geometry.sh * geometry.sw, per_group,
+               *store_args(bias, clamp, C_out, xp.dtype))
         return out
 
     def grad_weight(self, grad, x, geometry, groups):
@@ -113,16 +126,20 @@ class Direct:
     def _grad_weight_stacked(self, gq, g_off, x, C_out, lay, geometry, groups):
         """(2) from the stacked output gradient gq (M, C_out4, Hq*Wq), output position p at g_off + p."""
         C, kh, C_out4 = x.shape[1], geometry.kh, gq.shape[1]
-        xp = _stacked(x, lay, geometry.ph, geometry.pw, C)  # (M, C, Hq*Wq)
+        xp = _stacked(x, lay, geometry.ph, geometry.pw, C, _stride(geometry))  # (M, C*P, Hq*Wq)
         parts = np.empty((min(CHUNKS, xp.shape[0]), C_out4, C // groups, kh, 3), dtype=x.dtype)
         per_group = C_out // groups if groups > 1 else C_out4
-        launch(_weight_grad, xp.shape[0] * C_out4 * C // groups * kh * lay.L, xp, gq, g_off, parts, lay.Wq, lay.L,
-               geometry.dh, geometry.dw, per_group, x.dtype.type(0))
+        launch(_weight_grad, xp.shape[0] * C_out4 * C // groups * kh * lay.L, xp, gq, g_off, parts, lay.L,
+               tap_table(lay, geometry), geometry.sh * geometry.sw, per_group, x.dtype.type(0))
         return parts.sum(axis=0)[:C_out]
 
     def grad_input(self, grad, weight, x_shape, geometry, groups):
-        """(3). grad: (N, C_out, Ho, Wo) -> (N, C, H, W) = x_shape."""
-        return self.forward(grad, *input_grad_as_conv(weight, geometry, groups), groups)
+        """(3) at stride 1; at stride 2 the input gradient is no stride-1 convolution: col2im's.
+        grad: (N, C_out, Ho, Wo) -> (N, C, H, W) = x_shape."""
+        if _stride(geometry) == (1, 1):
+            return self.forward(grad, *input_grad_as_conv(weight, geometry, groups), groups)
+        gT = channels_first(grad, "gT").reshape(groups, grad.shape[1] // groups, -1)  # (G, C_out/G, P)
+        return col2im_input_grad(gT, weight, x_shape, geometry)
 
     def backward(self, grad, x, weight, geometry, groups, need_x, need_w):
         if need_x and need_w and _shares_stacked_grad(geometry, grad.shape[1], x.shape[1], groups):
@@ -146,6 +163,10 @@ class Direct:
 def _shares_stacked_grad(geometry, C_out, C, groups) -> bool:
     """Whether (2) and (3) can read one stacking of the output gradient: "same" padding (so
     (3) has the layout of (2)) and no group padded to whole blocks."""
-    kh, kw, _, _, ph, pw, dh, dw = geometry
-    same = 2 * ph == dh * (kh - 1) and 2 * pw == dw * (kw - 1)
+    kh, kw, sh, sw, ph, pw, dh, dw = geometry
+    same = (sh, sw) == (1, 1) and 2 * ph == dh * (kh - 1) and 2 * pw == dw * (kw - 1)
     return same and (groups == 1 or (C_out // groups % BLOCK == 0 and C // groups % BLOCK == 0))
+
+
+def _stride(geometry):
+    return geometry.sh, geometry.sw

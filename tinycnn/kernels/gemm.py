@@ -8,6 +8,7 @@ import numpy as np
 
 from tinycnn.kernels import reuse
 from tinycnn.kernels.blas import gemm
+from tinycnn.kernels.im2col import col2im
 
 # ---------------------------------------------------------------- scratch memory
 
@@ -61,6 +62,16 @@ def weight_grad(gT, cols):
     if cols.shape[1] >= gT.shape[1]:
         return gemm(cols, gT.transpose(0, 2, 1)).transpose(0, 2, 1)  # (G, K, C_out/G) -> (G, C_out/G, K)
     return gemm(gT, cols.transpose(0, 2, 1))                        # (G, C_out/G, K)
+
+
+def col2im_input_grad(gT, weight, x_shape, geometry):
+    """dX = col2im(W^T @ dY): the input gradient of any convolution, in the columns' scratch
+    memory. gT: (G, C_out/G, P) the output gradient channels first; weight: (C_out, C/G, kh, kw)
+    -> (N, C, H, W) = x_shape."""
+    G, K = gT.shape[0], weight[0].size
+    cols = scratch("cols", G * K * gT.shape[2], gT.dtype).reshape(G, K, -1)  # (G, K, P)
+    gemm(weight.reshape(G, -1, K).transpose(0, 2, 1), gT, out=cols)
+    return col2im(cols.reshape(G * K, -1), x_shape, geometry)                # (N, C, H, W)
 
 
 # ---------------------------------------------------------------- the 1x1 path

@@ -16,8 +16,8 @@ its own rule, thresholds and forward, grad_input and grad_weight:
 
 - `pointwise` (kernels/gemm.py): 1x1, stride 1, no padding: no im2col at all;
 - `depthwise` (kernels/depthwise.py): one input channel per group;
-- `direct` (kernels/direct_path.py, its kernels in direct_conv.py): kernels 3 wide at stride 1,
-  few channels or wide images.
+- `direct` (kernels/direct_path.py, its kernels in direct_conv.py): kernels 3 wide at stride 1
+  (and 3x3 at stride 2), few channels or wide images.
 
 `conv_algorithm(...)` says which one a layer takes, and why; `conv2d(..., algorithm=...)`
 forces one.
@@ -32,8 +32,8 @@ from tinycnn.kernels.direct_conv import input_grad_as_conv, input_grad_is_a_conv
 from tinycnn.kernels.direct_path import Direct
 from tinycnn.kernels.epilogue import epilogue
 from tinycnn.kernels.geometry import ConvGeometry
-from tinycnn.kernels.gemm import Pointwise, channels_first, from_channels_first, scratch, weight_grad
-from tinycnn.kernels.im2col import col2im, im2col
+from tinycnn.kernels.gemm import Pointwise, channels_first, col2im_input_grad, from_channels_first, scratch, weight_grad
+from tinycnn.kernels.im2col import im2col
 from tinycnn.ops.activation import CLAMPS, mark_clamped, relu, relu6
 from tinycnn.tensor import Function, Tensor, is_grad_enabled
 
@@ -82,9 +82,7 @@ class Conv2dFunction(Function):
         if need_x and input_grad_is_a_conv(self.geometry):  # a convolution of dY: streams better than col2im
             gx = _im2col_conv(grad, *input_grad_as_conv(weight, self.geometry, G), G)  # (N, C, H, W)
         elif need_x:  # dX = col2im(W^T @ dY), in the columns' memory (used up)
-            w = weight.reshape(G, C_out // G, K)                             # (G, C_out/G, K)
-            gemm(w.transpose(0, 2, 1), gT, out=cols.reshape(G, K, -1))       # (G, K, P)
-            gx = col2im(cols.reshape(G * K, -1), x.shape, self.geometry)     # (N, C, H, W)
+            gx = col2im_input_grad(gT, weight, x.shape, self.geometry)       # (N, C, H, W)
         return (gx, gw, grad.sum(axis=(0, 2, 3))) if self.has_bias else (gx, gw)
 
 
