@@ -142,7 +142,7 @@ def _stack_planes(x, out, k, kx, S, T, top, left, sh, sw):
     """x: (N, C, H, W) -> out: (ceil(N/k), C'*P, Hq, Wq), C' >= C, P = sh*sw phases, k images a
     plane in rows of kx: row u, column v of slot (sy, sx) = divmod(n % k, kx) of phase plane
     out[n // k, c*P + r*sw + s] holds x[n, c, sh*u + r - top, sw*v + s - left]; zeros
-    everywhere else (padding, empty slots, padding channels), each entry written once."""
+    everywhere else (padding, empty slots, padding channels)."""
     N, C, H, W = x.shape
     P = sh * sw
     C2, Hq, Wq = out.shape[1] // P, out.shape[2], out.shape[3]
@@ -154,26 +154,26 @@ def _stack_planes(x, out, k, kx, S, T, top, left, sh, sw):
             v0 = max(0, -((s - left) // sw))  # the slot's first and last + 1 columns inside the image
             v1 = max(v0, min(T, (W - 1 - s + left) // sw + 1))
             dst = out[m, c * P + phase].reshape(Hq * Wq)
-            for row in range(Hq):
-                sy, u = row // S, row % S  # grid row, row within the slot
-                i = sh * u + r - top  # the image row it holds
-                if i < 0 or i >= H or sy * kx >= k or c >= C:
-                    dst[row * Wq : (row + 1) * Wq] = 0  # a padding row or channel
-                    continue
-                for sx in range(kx):
-                    n, q = m * k + sy * kx + sx, row * Wq + sx * T  # q: the slot's first entry in this row
-                    if n >= N:  # an empty slot
-                        dst[q : q + T] = 0
-                        continue
-                    src = ((n * C + c) * H + i) * W + s - left  # x[n, c, i, sw*v + s - left] at src + sw*v
-                    dst[q : q + v0] = 0  # the padding columns before the image
-                    if sw == 1:
-                        dst[q + v0 : q + v1] = xf[src + v0 : src + v1]
-                    else:
-                        for v in range(v0, v1):
-                            dst[q + v] = xf[src + sw * v]
-                    dst[q + v1 : q + T] = 0
-                dst[row * Wq + kx * T : (row + 1) * Wq] = 0
+            dst[:] = 0  # one fill, then the image rows over it: fewer, longer loops than row by row
+            if c >= C:
+                continue  # a padding channel
+            for slot in range(min(k, N - m * k)):
+                sy, sx = slot // kx, slot % kx
+                for u in range(max(0, -((r - top) // sh)), min(S, (H - 1 - r + top) // sh + 1)):
+                    q = (sy * S + u) * Wq + sx * T  # row u of the slot
+                    src = ((m * k + slot) * C + c) * H + sh * u + r - top  # that image row, in rows of x
+                    _copy_row(xf[src * W + sw * v0 + s - left :], dst[q + v0 : q + v1], sw)
+
+
+@njit(inline="always")
+def _copy_row(src, dst, step):
+    """dst[v] = src[step*v] for every v of dst (views: the loops index from 0, no wraparound check)."""
+    if step == 1:
+        for v in range(dst.size):
+            dst[v] = src[v]
+    else:
+        for v in range(dst.size):
+            dst[v] = src[step * v]
 
 
 @njit(inline="always")
