@@ -83,6 +83,11 @@ def depthwise_backward_weight_reference(grad, x, geometry: ConvGeometry):
 # The input gradient is gathered, not scattered: the gradient plane, with
 # zero margins, is read at p - a*dh*Wp - b*dw (a correlation with the
 # flipped kernel), so it has the same loop.
+# Stride 2 forward (`_forward_phases`, which serves stride 1 too): output pixel (i, j) reads
+# every other row and column, which no shift of one plane gives; split into its 4 phase planes
+# xp[2u + r, 2v + s], tap (a, b) reads phase (a*dh % 2, b*dw % 2) shifted by
+# (a*dh // 2, b*dw // 2): a contiguous loop again (the direct kernels' formula (4)). Other
+# strides, and the backward at stride 2, go plane by plane, row by row.
 # Work is split into n_chunks contiguous ranges of tasks (planes or stacks),
 # each with its own buffers (and, for the weight gradient, its own partial sums).
 #
@@ -92,7 +97,7 @@ def depthwise_backward_weight_reference(grad, x, geometry: ConvGeometry):
 # the loop and stopped it from being vectorised (docs/PERFORMANCE.md).
 # Planes go into and out of the buffers as 2-D slice copies for the same reason.
 
-# Stride 1: images are stacked until a buffer holds this many pixels, so that small maps make
+# Stride 1 and 2: images are stacked until a buffer holds this many pixels, so that small maps make
 # loops long enough to vectorise; more would stack 16x16 maps too, which then got slower
 # (docs/PERFORMANCE.md).
 MIN_STACK = 256
@@ -111,43 +116,59 @@ def _add_taps(dst, src, off, step, w, L):
 
 
 @njit(cache=True, inline="always")
-def _load_stack(stack, src, first, count, channel, top, left):
-    """stack: (k, Hp, Wp) buffers. Buffer s < count gets the plane src[first + s, channel] at
-    rows top.., columns left.. (its border keeps what it had: zeros); the rest are zeroed."""
+def _load_phases(planes, src, first, count, channel, top, left, sh, sw):
+    """planes: (P, k, S, T) buffers, P = sh*sw phases. Buffer (r*sw + s, i), i < count, gets
+    phase (r, s) of the plane src[first + i, channel]: row u, column v hold
+    src[.., sh*u + r - top, sw*v + s - left] where that lies in the image (the border keeps what
+    it had: zeros); buffers i >= count are zeroed. Stride 1: the plane at rows top.., columns
+    left.., which must fit in S x T."""
     H, W = src.shape[2], src.shape[3]
-    for s in range(stack.shape[0]):
-        if s < count:
-            stack[s, top : top + H, left : left + W] = src[first + s, channel]
-        else:
-            stack[s] = 0
+    S, T = planes.shape[2], planes.shape[3]
+    for phase in range(sh * sw):
+        r, s = phase // sw, phase % sw
+        u0, v0 = max(0, -((r - top) // sh)), max(0, -((s - left) // sw))  # the rows, columns inside the image
+        u1, v1 = max(u0, min(S, (H - 1 - r + top) // sh + 1)), max(v0, min(T, (W - 1 - s + left) // sw + 1))
+        i0, j0 = sh * u0 + r - top, sw * v0 + s - left
+        for i in range(planes.shape[1]):
+            if i >= count:
+                planes[phase, i] = 0
+            elif sh == sw == 1:  # the whole image, a contiguous source: the fastest copy
+                planes[phase, i, top : top + H, left : left + W] = src[first + i, channel]
+            else:
+                planes[phase, i, u0:u1, v0:v1] = src[first + i, channel, i0 : i0 + sh * (u1 - u0) : sh,
+                                                     j0 : j0 + sw * (v1 - v0) : sw]
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _forward_stride1(x, weight, out, ph, pw, dh, dw, k, n_chunks, bias, lo, hi):
-    """Stride 1, k images of a channel per buffer. x: (N, C, H, W), weight: (C_out, kh, kw),
-    out: (N, C_out, Ho, Wo) + bias (C_out,), clamped to [lo, hi] as it is written."""
-    N, C, H, W = x.shape
+def _forward_phases(x, weight, out, taps, sh, sw, ph, pw, k, S, T, n_chunks, bias, lo, hi):
+    """Stride 1 or 2, k images of a channel per buffer, each tap one contiguous loop over the
+    wide output (`_phase_layout`). x: (N, C, H, W), weight: (C_out, kh, kw), out: (N, C_out,
+    Ho, Wo) + bias (C_out,), clamped to [lo, hi] as it is written."""
+    N, C = x.shape[0], x.shape[1]
     C_out, kh, kw = weight.shape
-    m = C_out // C
+    m, P = C_out // C, sh * sw
     Ho, Wo = out.shape[2], out.shape[3]
-    Hp, Wp = H + 2 * ph, W + 2 * pw
     stacks = -(-N // k)
-    L = ((k - 1) * Hp + Ho) * Wp  # the wide output of a stack, whole rows
+    L = ((k - 1) * S + Ho) * T  # the wide output of a stack, whole rows
     for t in prange(n_chunks):
-        xp = np.zeros(k * Hp * Wp + (kw - 1) * dw + 1, dtype=x.dtype)  # k padded planes (+ slack)
-        planes = xp[: k * Hp * Wp].reshape(k, Hp, Wp)
+        xp = np.zeros(P * k * S * T + T, dtype=x.dtype)  # the phase planes of k images (+ slack)
+        planes = xp[: P * k * S * T].reshape(P, k, S, T)
         wide = np.empty(L, dtype=x.dtype)
         for task in range(t * stacks * C // n_chunks, (t + 1) * stacks * C // n_chunks):
             g, c = task // C, task % C
             count = min(k, N - g * k)  # images in this stack
-            _load_stack(planes, x, g * k, count, c, ph, pw)
+            _load_phases(planes, x, g * k, count, c, ph, pw, sh, sw)
             for o in range(c * m, c * m + m):
                 wide[:] = 0
                 for a in range(kh):
-                    _add_taps(wide, xp, a * dh * Wp, dw, weight[o, a], L)
+                    for b in range(kw):
+                        off = taps[a, b, 0] * k * S * T + taps[a, b, 1]
+                        src, w0 = xp[off : off + L], weight[o, a, b]
+                        for p in range(L):
+                            wide[p] += w0 * src[p]
                 for s in range(count):
                     for i in range(Ho):
-                        store(wide[(s * Hp + i) * Wp : (s * Hp + i) * Wp + Wo], out[g * k + s, o, i], bias[o], lo, hi)
+                        store(wide[(s * S + i) * T : (s * S + i) * T + Wo], out[g * k + s, o, i], bias[o], lo, hi)
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
@@ -176,11 +197,11 @@ def _backward_stride1(grad, x, weight, gx, gw_parts, need_x, need_w, C, H, W, ph
             g, c = task // C, task % C
             count = min(k, N - g * k)
             if need_w:
-                _load_stack(planes, x, g * k, count, c, ph, pw)
+                _load_phases(planes.reshape(1, k, Hp, Wp), x, g * k, count, c, ph, pw, 1, 1)
             if need_x:
                 gxp[:] = 0
             for o in range(c * m, c * m + m):
-                _load_stack(gwide, grad, g * k, count, o, 0, 0)  # zeros past Wo stay zero
+                _load_phases(gwide.reshape(1, k, Hp, Wp), grad, g * k, count, o, 0, 0, 1, 1)  # zeros past Wo stay zero
                 gL = gbuf[M : M + L]
                 for a in range(kh):
                     if need_x:  # gx[q] = sum_{a, b} w[a, b] * g[q - a*dh*Wp - b*dw]
@@ -199,8 +220,8 @@ def _backward_stride1(grad, x, weight, gx, gw_parts, need_x, need_w, C, H, W, ph
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
 def _forward(x, weight, out, sh, sw, ph, pw, dh, dw, n_chunks, bias, lo, hi):
-    """Any stride, one plane at a time, one output row at a time; + bias (C_out,), clamped
-    to [lo, hi]."""
+    """Strides other than 1 and 2, one plane at a time, one output row at a time; + bias
+    (C_out,), clamped to [lo, hi]."""
     N, C, H, W = x.shape
     C_out, kh, kw = weight.shape
     m = C_out // C
@@ -272,6 +293,19 @@ def _stack(N, H, W, ph, pw) -> int:
     return max(1, min(N, -(-MIN_STACK // ((H + 2 * ph) * (W + 2 * pw)))))
 
 
+def _phase_layout(geometry: ConvGeometry, Ho, Wo):
+    """(S, T, taps) of `_forward_phases`: each phase plane of an image is S x T, the rows and
+    columns of its outputs and as many more as the taps reach past them (stride 1: the padded
+    plane); tap (a, b) reads phase taps[a, b, 0] at taps[a, b, 1] + the output's flat position."""
+    kh, kw, sh, sw, _, _, dh, dw = geometry
+    S, T = Ho + (kh - 1) * dh // sh, Wo + (kw - 1) * dw // sw
+    taps = np.empty((kh, kw, 2), dtype=np.int64)
+    for a in range(kh):
+        for b in range(kw):
+            taps[a, b] = (a * dh % sh) * sw + b * dw % sw, a * dh // sh * T + b * dw // sw
+    return S, T, taps
+
+
 def depthwise_forward(x, weight, geometry: ConvGeometry, bias=None, clamp=None):
     """x: (N, C, H, W), weight: (C_out, kh, kw) -> out: (N, C_out, Ho, Wo), plus bias (C_out,)
     and clamped to clamp = (lo, hi) if given, in the pass that writes it."""
@@ -282,10 +316,11 @@ def depthwise_forward(x, weight, geometry: ConvGeometry, bias=None, clamp=None):
     out = reuse.empty((N, C_out, Ho, Wo), x.dtype)
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
     end = store_args(bias, clamp, C_out, x.dtype)  # (bias, lo, hi) of the rows as they are stored
-    if sh == sw == 1:
-        k = _stack(N, H, W, ph, pw)
-        launch(_forward_stride1, out.size * kh * kw, x, weight, out, ph, pw, dh, dw, k, _n_chunks(-(-N // k) * C),
-               *end)
+    if sh == sw == 1 or (sh, sw) == (2, 2):
+        S, T, taps = _phase_layout(geometry, Ho, Wo)
+        k = max(1, min(N, -(-MIN_STACK // (S * T))))
+        launch(_forward_phases, out.size * kh * kw, x, weight, out, taps, sh, sw, ph, pw, k, S, T,
+               _n_chunks(-(-N // k) * C), *end)
     else:
         launch(_forward, out.size * kh * kw, x, weight, out, sh, sw, ph, pw, dh, dw, _n_chunks(N * C), *end)
     return out
