@@ -32,6 +32,34 @@ def test_kernels_match_references(shape, dtype):
         np.testing.assert_allclose(fast, ref, **tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES + [(64, 32, 32, 16)])  # the last: large enough to run on every thread
+def test_clamp_is_numpys_relu_and_relu6_bit_for_bit(shape, dtype):
+    x = _values(shape, dtype)
+    np.testing.assert_array_equal(A.clamped(x, 0.0, np.inf), np.maximum(x, 0))
+    np.testing.assert_array_equal(A.clamped(x, 0.0, 6.0), np.clip(x, 0, 6))
+    assert A.clamped(x, 0.0, 6.0).dtype == dtype
+
+
+def test_clamp_keeps_nan_and_saturates_inf():
+    x = np.array([np.nan, np.inf, -np.inf, -0.5, 3.0, 7.0], np.float32)
+    np.testing.assert_array_equal(A.clamped(x, 0.0, np.inf), [np.nan, np.inf, 0, 0, 3, 7])
+    np.testing.assert_array_equal(A.clamped(x, 0.0, 6.0), [np.nan, 6, 0, 0, 3, 6])
+    np.testing.assert_array_equal(A.clamped(x[::2], 0.0, 6.0), [np.nan, 0, 3])  # a strided view
+
+
+def test_add_kernel_is_numpys_sum_and_falls_back_for_broadcasting():
+    from tinycnn.kernels.add import add
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        a, b = (rng.standard_normal((64, 16, 32, 32)).astype(dtype) for _ in range(2))
+        np.testing.assert_array_equal(add(a, b), a + b)
+    a = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    for b in (a[0], a[:, ::2].copy().repeat(2, axis=1)[:, :3], np.float32(2.5), a.astype(np.float64), a[:, ::-1]):
+        np.testing.assert_array_equal(add(a, b), a + b)
+        assert add(a, b).dtype == (a + b).dtype
+
+
 def test_silu_no_overflow_for_huge_inputs():
     x = np.array([-1e4, -100.0, 100.0, 1e4], np.float32)
     with np.errstate(over="raise"):

@@ -3,7 +3,9 @@
 NumPy evaluates `grad * ((x > 0) & (x < 6))` as four passes over memory
 with three temporaries; on the (N, 6C, H, W) maps of MobileNetV2 that costs
 more than the depthwise convolution next to it. Each kernel here is one
-pass. Arrays in, arrays out (any shape, C-contiguous; float32 or float64).
+pass, shared out among the threads (NumPy's np.maximum and np.clip run on
+one, and slower than a copy). Arrays in, arrays out (any shape,
+C-contiguous; float32 or float64).
 
 Every kernel has its readable NumPy reference beside it (`*_reference`);
 tests check that they agree.
@@ -12,6 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinycnn.kernels import reuse
+from tinycnn.kernels.epilogue import clamp
 from tinycnn.kernels.exp32 import ONE, exp_nonpositive
 from tinycnn.kernels.launch import launch
 
@@ -40,6 +43,12 @@ def silu_backward_reference(grad, x):
 
 
 # ---------------------------------------------------------------- Numba kernels
+
+
+@njit(cache=True, parallel=True)
+def _clamp(x, out, lo, hi):
+    for i in prange(x.size):
+        out[i] = clamp(x[i], lo, hi)
 
 
 @njit(cache=True, parallel=True)
@@ -113,6 +122,12 @@ def _binary(kernel, grad, saved, *constants):
     dx = reuse.empty(saved.shape, saved.dtype)
     launch(kernel, saved.size, _flat(grad, saved.dtype), _flat(saved, saved.dtype), dx.reshape(-1), *constants)
     return dx
+
+
+def clamped(x, lo, hi):
+    """x: any shape, float32 or float64 -> x clamped to [lo, hi] (ReLU: [0, inf], ReLU6: [0, 6]),
+    as np.clip: a NaN stays NaN."""
+    return _unary(_clamp, x, x.dtype.type(lo), x.dtype.type(hi))
 
 
 def relu_backward(grad, out):

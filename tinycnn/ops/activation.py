@@ -7,9 +7,17 @@ from tinycnn.ops.shape import _dim
 from tinycnn.tensor import Function, Tensor
 
 
+def _clip(x, lo, hi):
+    """x clamped to [lo, hi]: one parallel pass for float arrays, NumPy's np.clip otherwise."""
+    if x.dtype in (np.float32, np.float64):
+        return kernels.clamped(x, lo, hi)
+    lo, hi = x.dtype.type(lo), (x.dtype.type(hi) if np.isfinite(hi) else None)
+    return np.clip(x, lo, hi, out=reuse.empty_like(x))
+
+
 class ReLU(Function):
     def forward(self, x):
-        out = np.maximum(x, 0, out=reuse.empty_like(x))
+        out = _clip(x, *CLAMPS["relu"])
         self.save_for_backward(out)
         return out
 
@@ -23,7 +31,7 @@ class ReLU6(Function):
     output is kept alive by the next layer anyway (x can be freed)."""
 
     def forward(self, x):
-        out = np.clip(x, 0, 6, out=reuse.empty_like(x))
+        out = _clip(x, *CLAMPS["relu6"])
         self.save_for_backward(out)
         return out
 

@@ -3,6 +3,7 @@ back to each input's shape."""
 import numpy as np
 
 from tinycnn.kernels import reuse
+from tinycnn.kernels.add import add as _add
 from tinycnn.kernels.blas import gemm
 from tinycnn.kernels.scale import scale_samples as _scale_samples
 from tinycnn.tensor import Function, Tensor
@@ -10,7 +11,7 @@ from tinycnn.tensor import Function, Tensor
 
 class Add(Function):
     def forward(self, a, b):
-        return reuse.apply(np.add, a, b)
+        return _add(a, b)
 
     def backward(self, grad):
         return grad, grad
