@@ -233,7 +233,9 @@ run.savefig(fig, "timings")
 # `F.conv2d` computes the same formula in one of four ways: im2col + GEMM (the
 # reference), or a fast path where it wins: "pointwise" (1x1 kernels: no
 # im2col needed), "depthwise" (one channel per group) or "direct" (3-wide
-# kernels at stride 1). `F.conv_algorithm` says which one a layer takes for a
+# kernels at stride 1, and 3x3 at stride 2, where each tap reads one of the
+# input's four "phase" planes -- its even or odd rows and columns -- shifted).
+# `F.conv_algorithm` says which one a layer takes for a
 # given input, and why (`layer.algorithm(input_shape)` on an `nn.Conv2d`);
 # `F.conv2d(..., algorithm="im2col")` forces one.
 
@@ -243,6 +245,7 @@ for C, S in layers:
     print(f"{C:3d}ch {S:2d}x{S:<2d} 3x3: {path} -- {why}")
     assert path == "direct"  # the text below relies on it
 print("1x1, 64->128 on 8x8:", F.conv_algorithm((batch, 64, 8, 8), (128, 64, 1, 1)))
+print("3x3 stride 2, 16->32 on 32x32:", F.conv_algorithm((batch, 16, 32, 32), (32, 16, 3, 3), stride=2, padding=1))
 wide = tinycnn.nn.Conv2d(512, 512, 3, padding=1, bias=False)
 print("Conv2d(512, 512, 3, padding=1) on 4x4:", wide.algorithm((batch, 512, 4, 4)))
 
