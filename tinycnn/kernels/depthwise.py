@@ -74,7 +74,7 @@ def depthwise_backward_weight_reference(grad, x, geometry: ConvGeometry):
 # (H + 2ph) x (W + 2pw) pixels, stored flat with row length Wp = W + 2pw, so
 # that the inner loops need no bounds checks.
 #
-# Stride 1 (the `_stride1` kernels) uses the padded-width layout of
+# Stride 1 (`_forward_phases`, `_backward_stride1`) uses the padded-width layout of
 # kernels/direct_conv.py: a "wide" output of rows of Wp pixels (the last
 # Wp - Wo of each row thrown away), so that output pixel p reads
 # xp[p + a*dh*Wp + b*dw] for tap (a, b) -- every tap is ONE contiguous loop,

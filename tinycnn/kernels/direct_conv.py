@@ -188,8 +188,8 @@ def _forward(xp, w, out, k, kx, S, T, Wq, L, taps, P, per_group, bias, lo, hi):
     """(1), plus bias and a clamp to [lo, hi] in the same pass (the eval path's fused
     activation: ReLU is [0, inf]; no clamp is [-inf, inf]). xp: (ceil(N/k), C*P, Hq*Wq) padded
     flat (phase) planes of k images in rows of kx (Layout), P planes per channel; w: (C_out
-    rounded up to BLOCK, C/G, kh, 3); taps: `tap_table`; out: (N, C_out, Ho, Wo); per_group: output channels per group
-    (a multiple of BLOCK), w.shape[0] without groups; bias: (C_out,)."""
+    rounded up to BLOCK, C/G, kh, 3); taps: `tap_table`; out: (N, C_out, Ho, Wo); per_group:
+    output channels per group (a multiple of BLOCK), w.shape[0] without groups; bias: (C_out,)."""
     M = xp.shape[0]
     Cg, kh = w.shape[1], w.shape[2]
     N, C_out, Ho, Wo = out.shape
