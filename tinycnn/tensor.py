@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinycnn import grad_mode as _grad_mode
-from tinycnn.kernels import reuse
 from tinycnn.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  (re-exported)
+from tinycnn.kernels.add import add
 from tinycnn.tensor_operators import TensorOperators
 
 DEFAULT_DTYPE = np.float32
@@ -288,7 +288,7 @@ class Tensor(TensorOperators):
                 elif key in summed:
                     grads[key] += gx
                 else:
-                    grads[key] = reuse.apply(np.add, grads[key], gx)
+                    grads[key] = add(grads[key], gx)  # one parallel pass (a ResNet block's input feeds two paths)
                     summed.add(key)
             if not retain_graph:
                 fn.release()
