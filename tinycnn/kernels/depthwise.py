@@ -19,7 +19,7 @@ from numba import njit, prange
 
 from tinycnn.kernels import reuse
 from tinycnn.kernels.epilogue import store, store_args
-from tinycnn.kernels.geometry import ConvGeometry
+from tinycnn.kernels.geometry import ConvGeometry, phase_range, phase_taps
 from tinycnn.kernels.launch import launch
 
 _FAST = {"reassoc", "contract"}  # lets LLVM vectorise the sums; no change to NaN/inf handling
@@ -126,8 +126,7 @@ def _load_phases(planes, src, first, count, channel, top, left, sh, sw):
     S, T = planes.shape[2], planes.shape[3]
     for phase in range(sh * sw):
         r, s = phase // sw, phase % sw
-        u0, v0 = max(0, -((r - top) // sh)), max(0, -((s - left) // sw))  # the rows, columns inside the image
-        u1, v1 = max(u0, min(S, (H - 1 - r + top) // sh + 1)), max(v0, min(T, (W - 1 - s + left) // sw + 1))
+        (u0, u1), (v0, v1) = phase_range(H, S, top, sh, r), phase_range(W, T, left, sw, s)  # inside the image
         i0, j0 = sh * u0 + r - top, sw * v0 + s - left
         for i in range(planes.shape[1]):
             if i >= count:
@@ -288,9 +287,10 @@ def _n_chunks(tasks: int) -> int:
     return max(1, min(tasks, 4 * numba.get_num_threads()))
 
 
-def _stack(N, H, W, ph, pw) -> int:
-    """Images per buffer of the stride-1 kernels: enough for MIN_STACK padded pixels."""
-    return max(1, min(N, -(-MIN_STACK // ((H + 2 * ph) * (W + 2 * pw)))))
+def _stack(N, plane) -> int:
+    """Images per buffer of the stride-1 and -2 kernels: enough for MIN_STACK pixels, `plane`
+    pixels an image (and phase)."""
+    return max(1, min(N, -(-MIN_STACK // plane)))
 
 
 def _phase_layout(geometry: ConvGeometry, Ho, Wo):
@@ -299,11 +299,7 @@ def _phase_layout(geometry: ConvGeometry, Ho, Wo):
     plane); tap (a, b) reads phase taps[a, b, 0] at taps[a, b, 1] + the output's flat position."""
     kh, kw, sh, sw, _, _, dh, dw = geometry
     S, T = Ho + (kh - 1) * dh // sh, Wo + (kw - 1) * dw // sw
-    taps = np.empty((kh, kw, 2), dtype=np.int64)
-    for a in range(kh):
-        for b in range(kw):
-            taps[a, b] = (a * dh % sh) * sw + b * dw % sw, a * dh // sh * T + b * dw // sw
-    return S, T, taps
+    return S, T, phase_taps(kh, kw, sh, sw, dh, dw, T)
 
 
 def depthwise_forward(x, weight, geometry: ConvGeometry, bias=None, clamp=None):
@@ -318,7 +314,7 @@ def depthwise_forward(x, weight, geometry: ConvGeometry, bias=None, clamp=None):
     end = store_args(bias, clamp, C_out, x.dtype)  # (bias, lo, hi) of the rows as they are stored
     if sh == sw == 1 or (sh, sw) == (2, 2):
         S, T, taps = _phase_layout(geometry, Ho, Wo)
-        k = max(1, min(N, -(-MIN_STACK // (S * T))))
+        k = _stack(N, S * T)
         launch(_forward_phases, out.size * kh * kw, x, weight, out, taps, sh, sw, ph, pw, k, S, T,
                _n_chunks(-(-N // k) * C), *end)
     else:
@@ -338,7 +334,7 @@ def depthwise_backward(grad, x_or_shape, weight, need_x, need_w, geometry: ConvG
     gx = reuse.empty(shape, grad.dtype) if need_x else dummy
     grad, weight = np.ascontiguousarray(grad), np.ascontiguousarray(weight)
     if sh == sw == 1:
-        k = _stack(N, H, W, ph, pw)
+        k = _stack(N, (H + 2 * ph) * (W + 2 * pw))
         parts = np.empty((_n_chunks(-(-N // k) * C), *weight.shape), dtype=grad.dtype)
         launch(_backward_stride1, grad.size * weight[0].size, grad, x, weight, gx, parts,
                need_x, need_w, C, H, W, ph, pw, dh, dw, k)

@@ -64,6 +64,7 @@ fast path's bias and fused ReLU cost no pass of their own (kernels/epilogue.py).
 stride, one (strided) slice of the padded input per tap; the tests compare the kernels
 with them. `Direct` (kernels/direct_path.py) is the convolution path built on these kernels.
 """
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -71,7 +72,7 @@ from numba import njit, prange
 
 from tinycnn.kernels import reuse
 from tinycnn.kernels.epilogue import store
-from tinycnn.kernels.geometry import ConvGeometry
+from tinycnn.kernels.geometry import ConvGeometry, phase_range, phase_taps
 from tinycnn.kernels.launch import launch
 
 # Output channels per pass of the inner loop. Not a setting: the kernels below hold exactly
@@ -127,13 +128,13 @@ def padded_width_layout(N, H, W, geometry: ConvGeometry) -> Layout:
     return Layout(kx, ky, S, T, Wq, Hq, L, Ho, Wo)
 
 
+@functools.lru_cache(maxsize=256)
 def tap_table(layout: Layout, geometry: ConvGeometry) -> np.ndarray:
-    """(kh, 3, 2) int64: for tap (a, b), the phase plane it reads and its offset there, (4)."""
+    """(kh, 3, 2) int64, read-only: for tap (a, b), the phase plane it reads and its offset
+    there, (4). Cached: every call of a layer asks for the same table."""
     kh, _, sh, sw, _, _, dh, dw = geometry
-    taps = np.empty((kh, 3, 2), dtype=np.int64)
-    for a in range(kh):
-        for b in range(3):
-            taps[a, b] = (a * dh % sh) * sw + b * dw % sw, a * dh // sh * layout.Wq + b * dw // sw
+    taps = phase_taps(kh, 3, sh, sw, dh, dw, layout.Wq)
+    taps.flags.writeable = False
     return taps
 
 
@@ -151,15 +152,14 @@ def _stack_planes(x, out, k, kx, S, T, top, left, sh, sw):
         m, c = task // C2, task % C2
         for phase in range(P):
             r, s = phase // sw, phase % sw
-            v0 = max(0, -((s - left) // sw))  # the slot's first and last + 1 columns inside the image
-            v1 = max(v0, min(T, (W - 1 - s + left) // sw + 1))
+            v0, v1 = phase_range(W, T, left, sw, s)  # the slot's columns inside the image
             dst = out[m, c * P + phase].reshape(Hq * Wq)
             dst[:] = 0  # one fill, then the image rows over it: fewer, longer loops than row by row
             if c >= C:
                 continue  # a padding channel
             for slot in range(min(k, N - m * k)):
                 sy, sx = slot // kx, slot % kx
-                for u in range(max(0, -((r - top) // sh)), min(S, (H - 1 - r + top) // sh + 1)):
+                for u in range(*phase_range(H, S, top, sh, r)):  # the slot's rows inside the image
                     q = (sy * S + u) * Wq + sx * T  # row u of the slot
                     src = ((m * k + slot) * C + c) * H + sh * u + r - top  # that image row, in rows of x
                     _copy_row(xf[src * W + sw * v0 + s - left :], dst[q + v0 : q + v1], sw)

@@ -13,6 +13,9 @@ Output size along one axis (PyTorch's formula): Ho = (H + 2*ph - dh*(kh - 1) - 1
 """
 from typing import NamedTuple
 
+import numpy as np
+from numba import njit
+
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     """Output length of a convolution along one axis."""
@@ -39,3 +42,28 @@ class ConvGeometry(NamedTuple):
         """(Ho, Wo) of an (H, W) input."""
         return (conv_output_size(H, self.kh, self.sh, self.ph, self.dh),
                 conv_output_size(W, self.kw, self.sw, self.pw, self.dw))
+
+
+# ---------------------------------------------------------------- phase planes (stride > 1)
+# A strided kernel reads every sh-th row and sw-th column. Split the padded input into its
+# sh*sw phase planes x_rs[u, v] = xp[sh*u + r, sw*v + s]: tap (a, b) then reads one phase plane
+# shifted by a constant (kernels/direct_conv.py formula (4); the depthwise kernels likewise).
+
+
+def phase_taps(kh, kw, sh, sw, dh, dw, row) -> np.ndarray:
+    """(kh, kw, 2) int64: for tap (a, b), the phase plane it reads, (a*dh % sh)*sw + b*dw % sw,
+    and its offset there, (a*dh // sh)*row + b*dw // sw, in flat planes `row` wide. Stride 1:
+    one plane, offset a*dh*row + b*dw."""
+    taps = np.empty((kh, kw, 2), dtype=np.int64)
+    for a in range(kh):
+        for b in range(kw):
+            taps[a, b] = (a * dh % sh) * sw + b * dw % sw, a * dh // sh * row + b * dw // sw
+    return taps
+
+
+@njit(inline="always")
+def phase_range(size, room, pad, step, phase):
+    """(first, end): the positions u < room of a phase plane that hold image pixels, those with
+    step*u + phase - pad in [0, size) (the others are padding)."""
+    first = max(0, -((phase - pad) // step))
+    return first, max(first, min(room, (size - 1 - phase + pad) // step + 1))
