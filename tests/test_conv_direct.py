@@ -5,9 +5,12 @@ any thread count, PyTorch as an oracle, the stacked (phase) planes, and which la
 Split from test_conv.py (the convolution in general)."""
 import numpy as np
 import pytest
+from numba import njit
 
 import tinycnn
 from tinycnn import Tensor, gradcheck
+from tinycnn.kernels import direct_conv, direct_path
+from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.nn import functional as F
 
 from conv_helpers import naive_conv2d, random_tensor as _t, rng
@@ -100,17 +103,28 @@ def test_direct_path_matches_torch_float32_resnet_shape(c_out, stride):
     np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=2e-3)
 
 
+@njit
+def _stack_all(x, out, k, kx, S, T, top, left, sh, sw):
+    """Every channel (and `out`'s padding channels) of every plane, as the kernels stack them
+    one task at a time: out (M, C'*P, Hq, Wq)."""
+    P, (M, rows, Hq, Wq) = sh * sw, out.shape
+    flat = out.reshape(M * rows, Hq * Wq)
+    for m in range(M):
+        for c in range(rows // P):
+            first = m * rows + c * P
+            direct_conv._stack_channel(x, m, c, flat[first : first + P], k, kx, S, T, Wq, top, left, sh, sw)
+
+
 @pytest.mark.parametrize("N, H, W, padding, top_left", [(11, 3, 4, (2, 2), (2, 2)), (7, 5, 6, (1, 1), (0, 0)), (1, 4, 9, (0, 2), (0, 2))])
 def test_stacked_planes_place_each_image_in_its_grid_slot_and_zero_the_rest(N, H, W, padding, top_left):
-    """Every entry of a stacked plane is written (the buffer is reused memory): the image where its
-    Layout says, zeros elsewhere, for the input (top, left = padding) and the gradient (0, 0)."""
-    from tinycnn.kernels import direct_conv
-    from tinycnn.kernels.geometry import ConvGeometry
+    """Every entry of a stacked plane is written (the kernels stack into uninitialised memory):
+    the image where its Layout says, zeros elsewhere, for the input (top, left = padding) and
+    the gradient (0, 0)."""
     geometry = ConvGeometry(3, 3, 1, 1, *padding, 1, 1)
     lay = direct_conv.padded_width_layout(N, H, W, geometry)
     x = rng.standard_normal((N, 2, H, W))
     out = np.full((-(-N // lay.k), 3, lay.Hq, lay.Wq), np.nan)  # one padding channel
-    direct_conv._stack_planes(x, out, lay.k, lay.kx, lay.S, lay.T, *top_left, 1, 1)
+    _stack_all(x, out, lay.k, lay.kx, lay.S, lay.T, *top_left, 1, 1)
     want = np.zeros_like(out)
     for n in range(N):
         sy, sx = divmod(n % lay.k, lay.kx)
@@ -124,13 +138,11 @@ def test_stacked_phase_planes_hold_every_other_row_and_column_of_the_padded_imag
     """At stride 2 each channel becomes 4 phase planes: slot (sy, sx) of phase (r, s) holds the
     padded image's rows r, r+2, ... and columns s, s+2, ...; zeros in the rest of the slot, the
     empty slots and the padding channel."""
-    from tinycnn.kernels import direct_conv
-    from tinycnn.kernels.geometry import ConvGeometry
     geometry = ConvGeometry(3, 3, 2, 2, *padding, 1, 1)
     lay = direct_conv.padded_width_layout(N, H, W, geometry)
     x = rng.standard_normal((N, 2, H, W))
     out = np.full((-(-N // lay.k), 3 * 4, lay.Hq, lay.Wq), np.nan)  # one padding channel
-    direct_conv._stack_planes(x, out, lay.k, lay.kx, lay.S, lay.T, *padding, 2, 2)
+    _stack_all(x, out, lay.k, lay.kx, lay.S, lay.T, *padding, 2, 2)
     want = np.zeros_like(out)
     big = np.zeros((N, 2, 2 * lay.S + 2, 2 * lay.T + 2))  # the padded image, room for every slot row
     big[:, :, padding[0] : padding[0] + H, padding[1] : padding[1] + W] = x
@@ -141,6 +153,26 @@ def test_stacked_phase_planes_hold_every_other_row_and_column_of_the_padded_imag
                 phase = big[n, :, r : r + 2 * lay.S : 2, s : s + 2 * lay.T : 2]  # (2, S, T)
                 want[n // lay.k, r * 2 + s : 8 : 4, sy * lay.S : (sy + 1) * lay.S, sx * lay.T : (sx + 1) * lay.T] = phase
     np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_forward_tasks_sharing_a_plane_give_the_same_bits(monkeypatch, stride):
+    """With few planes, each plane's output blocks are shared among several tasks (each stacking
+    the plane, and only its groups' channels): the output is the same, bit for bit, however
+    many tasks share a plane, and it matches naive loops. Groups 2 of 8 output channels, a
+    bias and a clamp; 2 planes of 3 images."""
+    x = rng.standard_normal((5, 6, 9, 10)).astype(np.float32)
+    w = rng.standard_normal((16, 3, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(16).astype(np.float32)
+    geometry = ConvGeometry(3, 3, stride, stride, 1, 1, 1, 1)
+    outs = []
+    for tasks_per_thread in (1, 3, 100):  # 1, 2 and 4 (every block) tasks a plane on 2 threads
+        monkeypatch.setattr(direct_path, "TASKS_PER_THREAD", tasks_per_thread)
+        outs.append(direct_path.Direct().forward(x, w, geometry, 2, bias, (0.0, 2.0)))
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+    want = naive_conv2d(x.astype(np.float64), w.astype(np.float64), bias, (stride,) * 2, (1, 1), (1, 1), 2)
+    np.testing.assert_allclose(outs[0], np.clip(want, 0, 2), rtol=1e-5, atol=1e-5)
 
 
 # (x shape, weight shape, padding, groups): 3x3 kernels at stride 2 through the direct path

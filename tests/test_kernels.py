@@ -173,21 +173,6 @@ def test_direct_kernels_match_numpy_reference(case, dtype):
 
 
 
-@pytest.mark.parametrize("case", DIRECT + STRIDED + [((9, 8, 5, 4), (8, 4, 3, 3), 1, 1, 1, 1, 2),
-                                                      ((5, 3, 6, 5), (4, 3, 3, 3), 2, 2, 2, 2, 1)])
-def test_direct_backward_with_both_gradients_equals_each_alone(case):
-    """backward() stacks the output gradient once for both gradients where the padding is
-    "same" (and groups need no padding channels): the same bits as each gradient on its own."""
-    xs, ws, ph, pw, dh, dw, groups, *stride = case
-    g = _geometry(ws, ph, pw, dh, dw, *stride)
-    x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
-    path = Direct()
-    grad = rng.standard_normal(path.forward(x, w, g, groups).shape).astype(np.float32)
-    gx, gw = path.backward(grad, x, w, g, groups, True, True)
-    np.testing.assert_array_equal(gx, path.grad_input(grad, w, x.shape, g, groups))
-    np.testing.assert_array_equal(gw, path.grad_weight(grad, x, g, groups))
-
-
 @pytest.mark.parametrize("sh, sw", [(1, 1), (2, 2), (2, 3)])
 def test_direct_reference_matches_im2col_reference(sh, sw):
     """(1) as shifted slices is the convolution im2col + GEMM computes (any kernel, stride, groups)."""

@@ -70,10 +70,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from tinycnn.kernels import reuse
 from tinycnn.kernels.epilogue import store
 from tinycnn.kernels.geometry import ConvGeometry, phase_range, phase_taps
-from tinycnn.kernels.launch import launch
 
 # Output channels per pass of the inner loop. Not a setting: the kernels below hold exactly
 # 4 output channels in named accumulators (y0..y3, d00..d32); another value means rewriting them.
@@ -138,31 +136,28 @@ def tap_table(layout: Layout, geometry: ConvGeometry) -> np.ndarray:
     return taps
 
 
-@njit(cache=True, parallel=True)
-def _stack_planes(x, out, k, kx, S, T, top, left, sh, sw):
-    """x: (N, C, H, W) -> out: (ceil(N/k), C'*P, Hq, Wq), C' >= C, P = sh*sw phases, k images a
-    plane in rows of kx: row u, column v of slot (sy, sx) = divmod(n % k, kx) of phase plane
-    out[n // k, c*P + r*sw + s] holds x[n, c, sh*u + r - top, sw*v + s - left]; zeros
-    everywhere else (padding, empty slots, padding channels)."""
+@njit(inline="always")
+def _stack_channel(x, m, c, dst, k, kx, S, T, Wq, top, left, sh, sw):
+    """Stacking. x: (N, C, H, W) -> dst: (P, Hq*Wq), the P = sh*sw phase planes of channel c of
+    plane m, flat, Wq wide: plane m holds images m*k .. m*k + k - 1 in rows of kx; row u, column
+    v of slot (sy, sx) = divmod(n % k, kx) of phase plane r*sw + s holds
+    x[n, c, sh*u + r - top, sw*v + s - left]; zeros everywhere else (padding, empty slots, and
+    the whole plane for a padding channel c >= C: dst is uninitialised, every entry is written)."""
     N, C, H, W = x.shape
-    P = sh * sw
-    C2, Hq, Wq = out.shape[1] // P, out.shape[2], out.shape[3]
     xf = x.reshape(x.size)  # flat indices below: no array view made per row
-    for task in prange(out.shape[0] * C2):  # one channel of one plane, all its phases
-        m, c = task // C2, task % C2
-        for phase in range(P):
-            r, s = phase // sw, phase % sw
-            v0, v1 = phase_range(W, T, left, sw, s)  # the slot's columns inside the image
-            dst = out[m, c * P + phase].reshape(Hq * Wq)
-            dst[:] = 0  # one fill, then the image rows over it: fewer, longer loops than row by row
-            if c >= C:
-                continue  # a padding channel
-            for slot in range(min(k, N - m * k)):
-                sy, sx = slot // kx, slot % kx
-                for u in range(*phase_range(H, S, top, sh, r)):  # the slot's rows inside the image
-                    q = (sy * S + u) * Wq + sx * T  # row u of the slot
-                    src = ((m * k + slot) * C + c) * H + sh * u + r - top  # that image row, in rows of x
-                    _copy_row(xf[src * W + sw * v0 + s - left :], dst[q + v0 : q + v1], sw)
+    for phase in range(sh * sw):
+        r, s = phase // sw, phase % sw
+        plane = dst[phase]
+        plane[:] = 0  # one fill, then the image rows over it: fewer, longer loops than row by row
+        if c >= C:
+            continue
+        v0, v1 = phase_range(W, T, left, sw, s)  # the slot's columns inside the image
+        for slot in range(min(k, N - m * k)):
+            sy, sx = slot // kx, slot % kx
+            for u in range(*phase_range(H, S, top, sh, r)):  # the slot's rows inside the image
+                q = (sy * S + u) * Wq + sx * T  # row u of the slot
+                src = ((m * k + slot) * C + c) * H + sh * u + r - top  # that image row, in rows of x
+                _copy_row(xf[src * W + sw * v0 + s - left :], plane[q + v0 : q + v1], sw)
 
 
 @njit(inline="always")
@@ -177,109 +172,140 @@ def _copy_row(src, dst, step):
 
 
 @njit(inline="always")
-def _shifted(xp, m, first, tap, L):
-    """The L input values tap = (phase, offset) reads for the L flat outputs of plane m, whose
-    channel's phase planes start at xp[m, first]."""
-    return xp[m, first + tap[0], tap[1] : tap[1] + L]
+def _shifted(planes, first, tap, L):
+    """The L input values tap = (phase, offset) reads for the L flat outputs of a plane whose
+    channel's phase planes start at row `first` of planes (rows, Hq*Wq)."""
+    return planes[first + tap[0], tap[1] : tap[1] + L]
+
+
+@njit(inline="always", fastmath={"contract"})
+def _accumulate(planes, first, w, o, taps, P, acc):
+    """acc (BLOCK, L) += (1) for output channels o .. o + 3 from the Cg input channels whose
+    phase planes start at row `first` of planes (rows, Hq*Wq)."""
+    Cg, kh, L = w.shape[1], w.shape[2], acc.shape[1]
+    y0, y1, y2, y3 = acc[0], acc[1], acc[2], acc[3]
+    for c in range(Cg):
+        for a in range(kh):
+            s0 = _shifted(planes, first + c * P, taps[a, 0], L)  # tap (a, 0), shifted plane  (L,)
+            s1 = _shifted(planes, first + c * P, taps[a, 1], L)  # tap (a, 1)
+            s2 = _shifted(planes, first + c * P, taps[a, 2], L)  # tap (a, 2)
+            w00, w01, w02 = w[o, c, a, 0], w[o, c, a, 1], w[o, c, a, 2]
+            w10, w11, w12 = w[o + 1, c, a, 0], w[o + 1, c, a, 1], w[o + 1, c, a, 2]
+            w20, w21, w22 = w[o + 2, c, a, 0], w[o + 2, c, a, 1], w[o + 2, c, a, 2]
+            w30, w31, w32 = w[o + 3, c, a, 0], w[o + 3, c, a, 1], w[o + 3, c, a, 2]
+            for p in range(L):
+                u, v, t = s0[p], s1[p], s2[p]
+                y0[p] += w00 * u + w01 * v + w02 * t
+                y1[p] += w10 * u + w11 * v + w12 * t
+                y2[p] += w20 * u + w21 * v + w22 * t
+                y3[p] += w30 * u + w31 * v + w32 * t
+
+
+@njit(inline="always", fastmath={"contract"})
+def _store_block(acc, out, m, o, k, kx, S, T, Wq, bias, lo, hi):
+    """Output channels o .. o + 3 of plane m's images from acc (BLOCK, L), the junk rows and
+    columns (and padding channels) dropped, plus bias, clamped to [lo, hi]."""
+    N, C_out, Ho, Wo = out.shape
+    for s in range(min(k, N - m * k)):
+        corner = s // kx * S * Wq + s % kx * T  # output (0, 0) of image s
+        for r in range(min(BLOCK, C_out - o)):
+            for i in range(Ho):
+                store(acc[r, corner + i * Wq : corner + i * Wq + Wo], out[m * k + s, o + r, i], bias[o + r], lo, hi)
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
-def _forward(xp, w, out, k, kx, S, T, Wq, L, taps, P, per_group, bias, lo, hi):
+def _forward(x, w, out, k, kx, S, T, Wq, Hq, L, taps, top, left, sh, sw, per_group, parts, bias, lo, hi):
     """(1), plus bias and a clamp to [lo, hi] in the same pass (the eval path's fused
-    activation: ReLU is [0, inf]; no clamp is [-inf, inf]). xp: (ceil(N/k), C*P, Hq*Wq) padded
-    flat (phase) planes of k images in rows of kx (Layout), P planes per channel; w: (C_out
-    rounded up to BLOCK, C/G, kh, 3); taps: `tap_table`; out: (N, C_out, Ho, Wo); per_group:
-    output channels per group (a multiple of BLOCK), w.shape[0] without groups; bias: (C_out,)."""
-    M = xp.shape[0]
-    Cg, kh = w.shape[1], w.shape[2]
-    N, C_out, Ho, Wo = out.shape
+    activation: ReLU is [0, inf]; no clamp is [-inf, inf]). x: (N, C, H, W); w: (C_out rounded
+    up to BLOCK, C/G, kh, 3); out: (N, C_out, Ho, Wo); taps: `tap_table`; (top, left): the
+    padding; per_group: output channels per group (a multiple of BLOCK), w.shape[0] without
+    groups; bias: (C_out,). A task is one plane (Layout) and a share of its output blocks
+    (`parts` tasks a plane: enough for every thread when the planes are few). It stacks the
+    (phase) planes it reads (`_stack_channel`) into memory of its own and computes from them
+    while they lie in cache: a separate stacking pass would write them all to memory and read
+    them back."""
+    Cg, P = w.shape[1], sh * sw
+    M = -(-x.shape[0] // k)
     blocks = w.shape[0] // BLOCK
-    for task in prange(M * blocks):  # one plane x 4 output channels per task
-        m, o = task // blocks, task % blocks * BLOCK
-        acc = np.zeros((BLOCK, L), dtype=out.dtype)  # 4 flat output planes, padded width
-        y0, y1, y2, y3 = acc[0], acc[1], acc[2], acc[3]
-        c0 = o // per_group * Cg  # the block's group reads input channels c0 .. c0 + Cg - 1
-        for c in range(Cg):
-            for a in range(kh):
-                s0 = _shifted(xp, m, (c0 + c) * P, taps[a, 0], L)  # tap (a, 0), shifted plane  (L,)
-                s1 = _shifted(xp, m, (c0 + c) * P, taps[a, 1], L)  # tap (a, 1)
-                s2 = _shifted(xp, m, (c0 + c) * P, taps[a, 2], L)  # tap (a, 2)
-                w00, w01, w02 = w[o, c, a, 0], w[o, c, a, 1], w[o, c, a, 2]
-                w10, w11, w12 = w[o + 1, c, a, 0], w[o + 1, c, a, 1], w[o + 1, c, a, 2]
-                w20, w21, w22 = w[o + 2, c, a, 0], w[o + 2, c, a, 1], w[o + 2, c, a, 2]
-                w30, w31, w32 = w[o + 3, c, a, 0], w[o + 3, c, a, 1], w[o + 3, c, a, 2]
-                for p in range(L):
-                    u, v, t = s0[p], s1[p], s2[p]
-                    y0[p] += w00 * u + w01 * v + w02 * t
-                    y1[p] += w10 * u + w11 * v + w12 * t
-                    y2[p] += w20 * u + w21 * v + w22 * t
-                    y3[p] += w30 * u + w31 * v + w32 * t
-        for s in range(min(k, N - m * k)):  # drop the junk rows and columns (and padding channels)
-            corner = s // kx * S * Wq + s % kx * T  # output (0, 0) of image s
-            for r in range(min(BLOCK, C_out - o)):
-                for i in range(Ho):
-                    store(acc[r, corner + i * Wq : corner + i * Wq + Wo], out[m * k + s, o + r, i], bias[o + r], lo, hi)
+    for task in prange(M * parts):
+        m, part = task // parts, task % parts
+        b0, b1 = part * blocks // parts, (part + 1) * blocks // parts
+        c_lo = b0 * BLOCK // per_group * Cg  # the input channels of the share's groups
+        c_hi = ((b1 * BLOCK - 1) // per_group + 1) * Cg
+        planes = np.empty(((c_hi - c_lo) * P, Hq * Wq), dtype=out.dtype)  # (rows, Hq*Wq)
+        for c in range(c_lo, c_hi):
+            _stack_channel(x, m, c, planes[(c - c_lo) * P : (c - c_lo + 1) * P], k, kx, S, T, Wq, top, left, sh, sw)
+        acc = np.empty((BLOCK, L), dtype=out.dtype)  # 4 flat output planes, padded width
+        for b in range(b0, b1):
+            o = b * BLOCK
+            acc[:] = 0
+            _accumulate(planes, (o // per_group * Cg - c_lo) * P, w, o, taps, P, acc)
+            _store_block(acc, out, m, o, k, kx, S, T, Wq, bias, lo, hi)
 
 
 @njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
-def _weight_grad(xp, gq, g_off, parts, L, taps, P, per_group, zero):
-    """(2), one partial sum per chunk of planes. xp: (M, C*P, Hq*Wq) padded flat (phase) planes;
-    gq: (M, C_out rounded up to BLOCK, >= g_off + L) the same planes of the output gradient,
-    output position p at g_off + p, zeros in the junk entries; parts: (chunks, C_out rounded
-    up, C/G, kh, 3), zeroed here; per_group as in `_forward`."""
-    M = xp.shape[0]
+def _weight_grad(x, g, parts, k, kx, S, T, Wq, Hq, L, taps, top, left, sh, sw, per_group):
+    """(2), one partial sum per chunk of planes. x: (N, C, H, W) the layer's input; g: (N,
+    C_out, Ho, Wo) its output gradient; parts: (chunks, C_out rounded up to BLOCK, C/G, kh, 3),
+    zeroed here; per_group as in `_forward`. Each chunk stacks plane by plane, into memory of its
+    own, the (phase) planes of x and those of g with each output pixel where (1) puts it and
+    zeros in the junk entries (`_stack_channel`), and sums while they lie in cache."""
     chunks, C_out4, Cg, kh, _ = parts.shape
+    M, C, P = -(-x.shape[0] // k), x.shape[1], sh * sw
     for chunk in prange(chunks):
-        part = parts[chunk]
-        part[:] = 0
+        parts[chunk] = 0
+        xs = np.empty((C * P, Hq * Wq), dtype=x.dtype)  # (rows, Hq*Wq)
+        gs = np.empty((C_out4, Hq * Wq), dtype=x.dtype)
         for m in range(chunk * M // chunks, (chunk + 1) * M // chunks):
-            for o in range(0, C_out4, BLOCK):
-                g0, g1 = gq[m, o, g_off : g_off + L], gq[m, o + 1, g_off : g_off + L]
-                g2, g3 = gq[m, o + 2, g_off : g_off + L], gq[m, o + 3, g_off : g_off + L]
-                c0 = o // per_group * Cg
-                for c in range(Cg):
-                    for a in range(kh):
-                        s0 = _shifted(xp, m, (c0 + c) * P, taps[a, 0], L)
-                        s1 = _shifted(xp, m, (c0 + c) * P, taps[a, 1], L)
-                        s2 = _shifted(xp, m, (c0 + c) * P, taps[a, 2], L)
-                        d00 = d01 = d02 = d10 = d11 = d12 = zero  # d_rb: output channel o + r, tap (a, b)
-                        d20 = d21 = d22 = d30 = d31 = d32 = zero
-                        for p in range(L):
-                            u, v, t = s0[p], s1[p], s2[p]
-                            d00 += g0[p] * u
-                            d01 += g0[p] * v
-                            d02 += g0[p] * t
-                            d10 += g1[p] * u
-                            d11 += g1[p] * v
-                            d12 += g1[p] * t
-                            d20 += g2[p] * u
-                            d21 += g2[p] * v
-                            d22 += g2[p] * t
-                            d30 += g3[p] * u
-                            d31 += g3[p] * v
-                            d32 += g3[p] * t
-                        part[o, c, a, 0] += d00
-                        part[o, c, a, 1] += d01
-                        part[o, c, a, 2] += d02
-                        part[o + 1, c, a, 0] += d10
-                        part[o + 1, c, a, 1] += d11
-                        part[o + 1, c, a, 2] += d12
-                        part[o + 2, c, a, 0] += d20
-                        part[o + 2, c, a, 1] += d21
-                        part[o + 2, c, a, 2] += d22
-                        part[o + 3, c, a, 0] += d30
-                        part[o + 3, c, a, 1] += d31
-                        part[o + 3, c, a, 2] += d32
+            for c in range(C):
+                _stack_channel(x, m, c, xs[c * P : (c + 1) * P], k, kx, S, T, Wq, top, left, sh, sw)
+            for o in range(C_out4):
+                _stack_channel(g, m, o, gs[o : o + 1], k, kx, S, T, Wq, 0, 0, 1, 1)
+            _weight_grad_plane(xs, gs, parts[chunk], L, taps, P, per_group)
 
 
-def _stacked(x, layout, top, left, channels, stride=(1, 1)):
-    """x: (N, C, H, W) -> (ceil(N/k), channels*P, Hq*Wq): padded flat planes, k images each,
-    P = sh*sw phase planes per channel (`_stack_planes`)."""
-    N, P = x.shape[0], stride[0] * stride[1]
-    out = reuse.empty((-(-N // layout.k), channels * P, layout.Hq, layout.Wq), x.dtype)
-    launch(_stack_planes, out.size, np.ascontiguousarray(x), out, layout.k, layout.kx, layout.S, layout.T, top, left,
-           *stride)
-    return out.reshape(out.shape[0], channels * P, -1)
+@njit(inline="always", fastmath={"contract", "reassoc"})
+def _weight_grad_plane(xs, gs, part, L, taps, P, per_group):
+    """part (C_out4, C/G, kh, 3) += (2) over one plane: xs its input's (phase) planes, gs its
+    output gradient's, both (rows, Hq*Wq)."""
+    C_out4, Cg, kh, _ = part.shape
+    zero = xs.dtype.type(0)
+    for o in range(0, C_out4, BLOCK):
+        g0, g1, g2, g3 = gs[o, :L], gs[o + 1, :L], gs[o + 2, :L], gs[o + 3, :L]
+        c0 = o // per_group * Cg
+        for c in range(Cg):
+            for a in range(kh):
+                s0 = _shifted(xs, (c0 + c) * P, taps[a, 0], L)
+                s1 = _shifted(xs, (c0 + c) * P, taps[a, 1], L)
+                s2 = _shifted(xs, (c0 + c) * P, taps[a, 2], L)
+                d00 = d01 = d02 = d10 = d11 = d12 = zero  # d_rb: output channel o + r, tap (a, b)
+                d20 = d21 = d22 = d30 = d31 = d32 = zero
+                for p in range(L):
+                    u, v, t = s0[p], s1[p], s2[p]
+                    d00 += g0[p] * u
+                    d01 += g0[p] * v
+                    d02 += g0[p] * t
+                    d10 += g1[p] * u
+                    d11 += g1[p] * v
+                    d12 += g1[p] * t
+                    d20 += g2[p] * u
+                    d21 += g2[p] * v
+                    d22 += g2[p] * t
+                    d30 += g3[p] * u
+                    d31 += g3[p] * v
+                    d32 += g3[p] * t
+                part[o, c, a, 0] += d00
+                part[o, c, a, 1] += d01
+                part[o, c, a, 2] += d02
+                part[o + 1, c, a, 0] += d10
+                part[o + 1, c, a, 1] += d11
+                part[o + 1, c, a, 2] += d12
+                part[o + 2, c, a, 0] += d20
+                part[o + 2, c, a, 1] += d21
+                part[o + 2, c, a, 2] += d22
+                part[o + 3, c, a, 0] += d30
+                part[o + 3, c, a, 1] += d31
+                part[o + 3, c, a, 2] += d32
 
 
 def _round_up(n, m):

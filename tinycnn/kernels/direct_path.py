@@ -1,12 +1,12 @@
 """The direct path of the convolution: the kernels of kernels/direct_conv.py, (1) forward,
-(2) for the weight gradient, (3) for the input gradient, for kernels 3 wide at stride 1.
+(2) for the weight gradient, (3) for the input gradient, for kernels 3 wide at stride 1
+(3x3 at stride 2: (4) forward and (2); col2im's input gradient).
 
 `ops.conv` picks this path for a layer when `Direct.cannot` and `Direct.slower` say nothing
 against it. Groups whose output channels are no whole blocks of 4 are padded with zero
-channels. When both gradients are wanted of a "same" convolution (padding d*(k-1)/2), the
-output gradient is stacked once: (3) reads it padded, and (2) reads the same planes from the
-padding's offset on.
+channels. The kernels take the images as they lie and stack the planes they read themselves.
 """
+import numba
 import numpy as np
 
 from tinycnn.kernels import reuse
@@ -15,7 +15,6 @@ from tinycnn.kernels.direct_conv import (
     CHUNKS,
     _forward,
     _round_up,
-    _stacked,
     _weight_grad,
     input_grad_as_conv,
     input_grad_is_a_conv,
@@ -55,6 +54,10 @@ ANY_CHANNELS_FROM_WIDTH = 32
 # the direct path wins on fewer channels, and not on 4x4 outputs.
 STRIDED_MAX_CHANNEL_PRODUCT = 64 * 128
 STRIDED_MIN_OUTPUT_WIDTH = 8
+# The forward's tasks are planes; with fewer than this many per thread (a small batch, or many
+# small images a plane), each plane's output blocks are shared among tasks (which each stack
+# the plane again), so that the threads get about equal work.
+TASKS_PER_THREAD = 2
 
 
 class Direct:
@@ -98,19 +101,13 @@ class Direct:
             return epilogue(_drop_padding(out, 1, groups, weight.shape[0] // groups), bias, clamp)  # (N, C_out, Ho, Wo)
         N, C, H, W = x.shape
         lay = padded_width_layout(N, H, W, geometry)
-        xp = _stacked(x, lay, geometry.ph, geometry.pw, C, _stride(geometry))  # (ceil(N/k), C*P, Hq*Wq)
-        return self._forward_stacked(xp, weight, N, lay, geometry, groups, bias, clamp)
-
-    def _forward_stacked(self, xp, weight, N, lay, geometry, groups, bias=None, clamp=None):
-        """(1) of the N images stacked in xp (M, >= C*P, Hq*Wq) -> (N, C_out, Ho, Wo)."""
-        C_out, Cg, kh, _ = weight.shape
-        w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=xp.dtype)  # whole blocks of 4 channels
-        w[:C_out] = weight
-        per_group = C_out // groups if groups > 1 else w.shape[0]
-        out = reuse.empty((N, C_out, lay.Ho, lay.Wo), xp.dtype)
-        launch(_forward, xp.shape[0] * C_out * Cg * kh * lay.L, xp, w, out, lay.k, lay.kx, lay.S, lay.T, lay.Wq,
-               lay.L, tap_table(lay, geometry), geometry.sh * geometry.sw, per_group,
-               *store_args(bias, clamp, C_out, xp.dtype))
+        w, per_group = _blocked_weight(weight, groups)
+        M, blocks = -(-N // lay.k), w.shape[0] // BLOCK
+        parts = min(blocks, -(-TASKS_PER_THREAD * numba.get_num_threads() // M))  # tasks per plane
+        out = reuse.empty((N, weight.shape[0], lay.Ho, lay.Wo), x.dtype)
+        launch(_forward, M * weight.shape[0] * C // groups * geometry.kh * lay.L, np.ascontiguousarray(x), w,
+               out, lay.k, lay.kx, lay.S, lay.T, lay.Wq, lay.Hq, lay.L, tap_table(lay, geometry), geometry.ph,
+               geometry.pw, *_stride(geometry), per_group, parts, *store_args(bias, clamp, weight.shape[0], x.dtype))
         return out
 
     def grad_weight(self, grad, x, geometry, groups):
@@ -119,18 +116,13 @@ class Direct:
             gw = self.grad_weight(_whole_blocks(grad, 1, groups), x, geometry, groups)  # (G*C_out4/G, C/G, kh, 3)
             return _drop_padding(gw, 0, groups, grad.shape[1] // groups)               # (C_out, C/G, kh, 3)
         N, C, H, W = x.shape
-        lay = padded_width_layout(N, H, W, geometry)
-        gq = _stacked(grad, lay, 0, 0, _round_up(grad.shape[1], BLOCK))  # (M, C_out4, Hq*Wq): each output pixel where (1) puts it
-        return self._grad_weight_stacked(gq, 0, x, grad.shape[1], lay, geometry, groups)
-
-    def _grad_weight_stacked(self, gq, g_off, x, C_out, lay, geometry, groups):
-        """(2) from the stacked output gradient gq (M, C_out4, Hq*Wq), output position p at g_off + p."""
-        C, kh, C_out4 = x.shape[1], geometry.kh, gq.shape[1]
-        xp = _stacked(x, lay, geometry.ph, geometry.pw, C, _stride(geometry))  # (M, C*P, Hq*Wq)
-        parts = np.empty((min(CHUNKS, xp.shape[0]), C_out4, C // groups, kh, 3), dtype=x.dtype)
-        per_group = C_out // groups if groups > 1 else C_out4
-        launch(_weight_grad, xp.shape[0] * C_out4 * C // groups * kh * lay.L, xp, gq, g_off, parts, lay.L,
-               tap_table(lay, geometry), geometry.sh * geometry.sw, per_group, x.dtype.type(0))
+        C_out, lay = grad.shape[1], padded_width_layout(N, H, W, geometry)
+        M = -(-N // lay.k)
+        parts = np.empty((min(CHUNKS, M), _round_up(C_out, BLOCK), C // groups, geometry.kh, 3), dtype=x.dtype)
+        per_group = C_out // groups if groups > 1 else parts.shape[1]
+        launch(_weight_grad, M * parts.shape[1] * C // groups * geometry.kh * lay.L, np.ascontiguousarray(x),
+               np.ascontiguousarray(grad), parts, lay.k, lay.kx, lay.S, lay.T, lay.Wq, lay.Hq, lay.L,
+               tap_table(lay, geometry), geometry.ph, geometry.pw, *_stride(geometry), per_group)
         return parts.sum(axis=0)[:C_out]
 
     def grad_input(self, grad, weight, x_shape, geometry, groups):
@@ -142,30 +134,18 @@ class Direct:
         return col2im_input_grad(gT, weight, x_shape, geometry)
 
     def backward(self, grad, x, weight, geometry, groups, need_x, need_w):
-        if need_x and need_w and _shares_stacked_grad(geometry, grad.shape[1], x.shape[1], groups):
-            return self._both_grads(grad, x, weight, geometry, groups)
         gx = self.grad_input(grad, weight, x.shape, geometry, groups) if need_x else None
         gw = self.grad_weight(grad, x, geometry, groups) if need_w else None
         return gx, gw
 
-    def _both_grads(self, grad, x, weight, geometry, groups):
-        """(3) and (2) from one stacking of grad: padded by (ph, pw) it is the input of (3), and,
-        read from the offset ph*Wq + pw on, the output-gradient planes of (2)."""
-        N, C, H, W = x.shape
-        lay = padded_width_layout(N, H, W, geometry)  # also the layout of (3): "same" padding
-        gp = _stacked(grad, lay, geometry.ph, geometry.pw, _round_up(grad.shape[1], BLOCK))  # (M, C_out4, Hq*Wq)
-        flipped, geometry3 = input_grad_as_conv(weight, geometry, groups)
-        gx = self._forward_stacked(gp, flipped, N, lay, geometry3, groups)
-        gw = self._grad_weight_stacked(gp, geometry.ph * lay.Wq + geometry.pw, x, grad.shape[1], lay, geometry, groups)
-        return gx, gw
 
-
-def _shares_stacked_grad(geometry, C_out, C, groups) -> bool:
-    """Whether (2) and (3) can read one stacking of the output gradient: "same" padding (so
-    (3) has the layout of (2)) and no group padded to whole blocks."""
-    kh, kw, sh, sw, ph, pw, dh, dw = geometry
-    same = (sh, sw) == (1, 1) and 2 * ph == dh * (kh - 1) and 2 * pw == dw * (kw - 1)
-    return same and (groups == 1 or (C_out // groups % BLOCK == 0 and C // groups % BLOCK == 0))
+def _blocked_weight(weight, groups):
+    """(weight with its output channels padded with zeros to whole blocks of BLOCK, output
+    channels per group as the kernels take it: the padded count without groups)."""
+    C_out, Cg, kh, _ = weight.shape
+    w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=weight.dtype)
+    w[:C_out] = weight
+    return w, (C_out // groups if groups > 1 else w.shape[0])
 
 
 def _stride(geometry):
