@@ -9,7 +9,7 @@ from numba import njit
 
 import tinycnn
 from tinycnn import Tensor, gradcheck
-from tinycnn.kernels import direct_conv, direct_path
+from tinycnn.kernels import direct_layout, direct_path
 from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.nn import functional as F
 
@@ -112,7 +112,7 @@ def _stack_all(x, out, k, kx, S, T, top, left, sh, sw):
     for m in range(M):
         for c in range(rows // P):
             first = m * rows + c * P
-            direct_conv._stack_channel(x, m, c, flat[first : first + P], k, kx, S, T, Wq, top, left, sh, sw)
+            direct_layout.stack_channel(x, m, c, flat[first : first + P], k, kx, S, T, Wq, top, left, sh, sw)
 
 
 @pytest.mark.parametrize("N, H, W, padding, top_left", [(11, 3, 4, (2, 2), (2, 2)), (7, 5, 6, (1, 1), (0, 0)), (1, 4, 9, (0, 2), (0, 2))])
@@ -121,7 +121,7 @@ def test_stacked_planes_place_each_image_in_its_grid_slot_and_zero_the_rest(N, H
     the image where its Layout says, zeros elsewhere, for the input (top, left = padding) and
     the gradient (0, 0)."""
     geometry = ConvGeometry(3, 3, 1, 1, *padding, 1, 1)
-    lay = direct_conv.padded_width_layout(N, H, W, geometry)
+    lay = direct_layout.padded_width_layout(N, H, W, geometry)
     x = rng.standard_normal((N, 2, H, W))
     out = np.full((-(-N // lay.k), 3, lay.Hq, lay.Wq), np.nan)  # one padding channel
     _stack_all(x, out, lay.k, lay.kx, lay.S, lay.T, *top_left, 1, 1)
@@ -139,7 +139,7 @@ def test_stacked_phase_planes_hold_every_other_row_and_column_of_the_padded_imag
     padded image's rows r, r+2, ... and columns s, s+2, ...; zeros in the rest of the slot, the
     empty slots and the padding channel."""
     geometry = ConvGeometry(3, 3, 2, 2, *padding, 1, 1)
-    lay = direct_conv.padded_width_layout(N, H, W, geometry)
+    lay = direct_layout.padded_width_layout(N, H, W, geometry)
     x = rng.standard_normal((N, 2, H, W))
     out = np.full((-(-N // lay.k), 3 * 4, lay.Hq, lay.Wq), np.nan)  # one padding channel
     _stack_all(x, out, lay.k, lay.kx, lay.S, lay.T, *padding, 2, 2)

@@ -62,113 +62,20 @@ fast path's bias and fused ReLU cost no pass of their own (kernels/epilogue.py).
 
 `direct_conv_simple` and `direct_weight_grad_simple` are (1) and (2) in NumPy, at any
 stride, one (strided) slice of the padded input per tap; the tests compare the kernels
-with them. `Direct` (kernels/direct_path.py) is the convolution path built on these kernels.
+with them. kernels/direct_layout.py holds the layout and the stacking; `Direct`
+(kernels/direct_path.py) is the convolution path built on these kernels.
 """
-import functools
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels.direct_layout import stack_channel
 from tinycnn.kernels.epilogue import store
-from tinycnn.kernels.geometry import ConvGeometry, phase_range, phase_taps
+from tinycnn.kernels.geometry import ConvGeometry
 
 # Output channels per pass of the inner loop. Not a setting: the kernels below hold exactly
 # 4 output channels in named accumulators (y0..y3, d00..d32); another value means rewriting them.
 BLOCK = 4
-VECTOR = 16  # the flat length is rounded up to whole vectors: no scalar tail loop
-MIN_FLAT = 1024  # images are stacked until a plane holds this many positions
 CHUNKS = 16  # the weight gradient sums this many per-chunk partial sums (fixed: same result on any thread count)
-
-
-class Layout(NamedTuple):
-    """Where everything lies in the padded-width layout of a convolution, kernel (kh, 3).
-
-    A plane holds a grid of ky x kx images, Wq columns wide; image s of a plane (row
-    sy = s // kx, column sx = s % kx of the grid) starts at row sy*S, column sx*T (its
-    padding included): at stride 1 S = H + ph, T = W + pw, Wq = kx*T + pw (neighbours share
-    their padding); at stride 2 slots of (4) and Wq = kx*T. Its output pixel (i, j) lies at flat position
-    (sy*S + i)*Wq + sx*T + j. L: flat positions computed per plane (the last valid output,
-    rounded up to whole vectors); Hq: rows of a plane, enough for every read.
-    """
-
-    kx: int
-    ky: int
-    S: int
-    T: int
-    Wq: int
-    Hq: int
-    L: int
-    Ho: int
-    Wo: int
-
-    @property
-    def k(self) -> int:
-        """Images per plane."""
-        return self.kx * self.ky
-
-
-def padded_width_layout(N, H, W, geometry: ConvGeometry) -> Layout:
-    """The Layout of a batch of N images (H, W) for a kernel (kh, 3) at stride 1 or more."""
-    kh, _, sh, sw, ph, pw, dh, dw = geometry
-    Ho, Wo = geometry.output_size(H, W)
-    if (sh, sw) == (1, 1):  # neighbours share their padding; Ho <= S, Wo <= T
-        S, T, right = H + ph, W + pw, pw
-    else:  # a slot per image and phase: its outputs and the rows/columns its taps reach past them
-        S, T, right = Ho + (kh - 1) * dh // sh, Wo + 2 * dw // sw, 0
-    k = max(1, min(N, -(-MIN_FLAT // (S * T))))  # images per plane, laid out about square
-    kx = int(np.ceil(np.sqrt(k)))
-    ky = -(-k // kx)
-    Wq = kx * T + right
-    L = -(-(((ky - 1) * S + Ho - 1) * Wq + (kx - 1) * T + Wo) // VECTOR) * VECTOR
-    reach = (kh - 1) * dh // sh * Wq + 2 * dw // sw  # the farthest tap's offset (`tap_table`)
-    Hq = max(ky * S, -(-(reach + L) // Wq))  # the images' rows; every read
-    return Layout(kx, ky, S, T, Wq, Hq, L, Ho, Wo)
-
-
-@functools.lru_cache(maxsize=256)
-def tap_table(layout: Layout, geometry: ConvGeometry) -> np.ndarray:
-    """(kh, 3, 2) int64, read-only: for tap (a, b), the phase plane it reads and its offset
-    there, (4). Cached: every call of a layer asks for the same table."""
-    kh, _, sh, sw, _, _, dh, dw = geometry
-    taps = phase_taps(kh, 3, sh, sw, dh, dw, layout.Wq)
-    taps.flags.writeable = False
-    return taps
-
-
-@njit(inline="always")
-def _stack_channel(x, m, c, dst, k, kx, S, T, Wq, top, left, sh, sw):
-    """Stacking. x: (N, C, H, W) -> dst: (P, Hq*Wq), the P = sh*sw phase planes of channel c of
-    plane m, flat, Wq wide: plane m holds images m*k .. m*k + k - 1 in rows of kx; row u, column
-    v of slot (sy, sx) = divmod(n % k, kx) of phase plane r*sw + s holds
-    x[n, c, sh*u + r - top, sw*v + s - left]; zeros everywhere else (padding, empty slots, and
-    the whole plane for a padding channel c >= C: dst is uninitialised, every entry is written)."""
-    N, C, H, W = x.shape
-    xf = x.reshape(x.size)  # flat indices below: no array view made per row
-    for phase in range(sh * sw):
-        r, s = phase // sw, phase % sw
-        plane = dst[phase]
-        plane[:] = 0  # one fill, then the image rows over it: fewer, longer loops than row by row
-        if c >= C:
-            continue
-        v0, v1 = phase_range(W, T, left, sw, s)  # the slot's columns inside the image
-        for slot in range(min(k, N - m * k)):
-            sy, sx = slot // kx, slot % kx
-            for u in range(*phase_range(H, S, top, sh, r)):  # the slot's rows inside the image
-                q = (sy * S + u) * Wq + sx * T  # row u of the slot
-                src = ((m * k + slot) * C + c) * H + sh * u + r - top  # that image row, in rows of x
-                _copy_row(xf[src * W + sw * v0 + s - left :], plane[q + v0 : q + v1], sw)
-
-
-@njit(inline="always")
-def _copy_row(src, dst, step):
-    """dst[v] = src[step*v] for every v of dst (views: the loops index from 0, no wraparound check)."""
-    if step == 1:
-        for v in range(dst.size):
-            dst[v] = src[v]
-    else:
-        for v in range(dst.size):
-            dst[v] = src[step * v]
 
 
 @njit(inline="always")
@@ -221,7 +128,7 @@ def _forward(x, w, out, k, kx, S, T, Wq, Hq, L, taps, top, left, sh, sw, per_gro
     padding; per_group: output channels per group (a multiple of BLOCK), w.shape[0] without
     groups; bias: (C_out,). A task is one plane (Layout) and a share of its output blocks
     (`parts` tasks a plane: enough for every thread when the planes are few). It stacks the
-    (phase) planes it reads (`_stack_channel`) into memory of its own and computes from them
+    (phase) planes it reads (`stack_channel`) into memory of its own and computes from them
     while they lie in cache: a separate stacking pass would write them all to memory and read
     them back."""
     Cg, P = w.shape[1], sh * sw
@@ -234,7 +141,7 @@ def _forward(x, w, out, k, kx, S, T, Wq, Hq, L, taps, top, left, sh, sw, per_gro
         c_hi = ((b1 * BLOCK - 1) // per_group + 1) * Cg
         planes = np.empty(((c_hi - c_lo) * P, Hq * Wq), dtype=out.dtype)  # (rows, Hq*Wq)
         for c in range(c_lo, c_hi):
-            _stack_channel(x, m, c, planes[(c - c_lo) * P : (c - c_lo + 1) * P], k, kx, S, T, Wq, top, left, sh, sw)
+            stack_channel(x, m, c, planes[(c - c_lo) * P : (c - c_lo + 1) * P], k, kx, S, T, Wq, top, left, sh, sw)
         acc = np.empty((BLOCK, L), dtype=out.dtype)  # 4 flat output planes, padded width
         for b in range(b0, b1):
             o = b * BLOCK
@@ -249,7 +156,7 @@ def _weight_grad(x, g, parts, k, kx, S, T, Wq, Hq, L, taps, top, left, sh, sw, p
     C_out, Ho, Wo) its output gradient; parts: (chunks, C_out rounded up to BLOCK, C/G, kh, 3),
     zeroed here; per_group as in `_forward`. Each chunk stacks plane by plane, into memory of its
     own, the (phase) planes of x and those of g with each output pixel where (1) puts it and
-    zeros in the junk entries (`_stack_channel`), and sums while they lie in cache."""
+    zeros in the junk entries (`stack_channel`), and sums while they lie in cache."""
     chunks, C_out4, Cg, kh, _ = parts.shape
     M, C, P = -(-x.shape[0] // k), x.shape[1], sh * sw
     for chunk in prange(chunks):
@@ -258,9 +165,9 @@ def _weight_grad(x, g, parts, k, kx, S, T, Wq, Hq, L, taps, top, left, sh, sw, p
         gs = np.empty((C_out4, Hq * Wq), dtype=x.dtype)
         for m in range(chunk * M // chunks, (chunk + 1) * M // chunks):
             for c in range(C):
-                _stack_channel(x, m, c, xs[c * P : (c + 1) * P], k, kx, S, T, Wq, top, left, sh, sw)
+                stack_channel(x, m, c, xs[c * P : (c + 1) * P], k, kx, S, T, Wq, top, left, sh, sw)
             for o in range(C_out4):
-                _stack_channel(g, m, o, gs[o : o + 1], k, kx, S, T, Wq, 0, 0, 1, 1)
+                stack_channel(g, m, o, gs[o : o + 1], k, kx, S, T, Wq, 0, 0, 1, 1)
             _weight_grad_plane(xs, gs, parts[chunk], L, taps, P, per_group)
 
 

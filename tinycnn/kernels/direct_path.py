@@ -18,9 +18,8 @@ from tinycnn.kernels.direct_conv import (
     _weight_grad,
     input_grad_as_conv,
     input_grad_is_a_conv,
-    padded_width_layout,
-    tap_table,
 )
+from tinycnn.kernels.direct_layout import padded_width_layout, tap_table
 from tinycnn.kernels.epilogue import epilogue, store_args
 from tinycnn.kernels.gemm import channels_first, col2im_input_grad
 from tinycnn.kernels.launch import launch
