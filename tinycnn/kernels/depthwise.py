@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinycnn.kernels import reuse
+from tinycnn.kernels.conv_path import ConvPath
 from tinycnn.kernels.epilogue import store, store_args
 from tinycnn.kernels.geometry import ConvGeometry, phase_range, phase_taps
 from tinycnn.kernels.launch import launch
@@ -109,10 +110,14 @@ def _add_taps(dst, src, off, step, w, L):
     (step < 0: the flipped taps of the input gradient). One loop per tap: not slower than 3 taps
     per loop here, and simpler (docs/PERFORMANCE.md)."""
     for b in range(w.shape[0]):
-        s0 = src[off + b * step : off + b * step + L]
-        w0 = w[b]
-        for p in range(L):
-            dst[p] += w0 * s0[p]
+        _add_tap(dst, src[off + b * step : off + b * step + L], w[b])
+
+
+@njit(cache=True, inline="always")
+def _add_tap(dst, src, w0):
+    """dst[p] += w0 * src[p] for p < src.size: one tap over the wide output."""
+    for p in range(src.size):
+        dst[p] += w0 * src[p]
 
 
 @njit(cache=True, inline="always")
@@ -162,9 +167,7 @@ def _forward_phases(x, weight, out, taps, sh, sw, ph, pw, k, S, T, n_chunks, bia
                 for a in range(kh):
                     for b in range(kw):
                         off = taps[a, b, 0] * k * S * T + taps[a, b, 1]
-                        src, w0 = xp[off : off + L], weight[o, a, b]
-                        for p in range(L):
-                            wide[p] += w0 * src[p]
+                        _add_tap(wide, xp[off : off + L], weight[o, a, b])
                 for s in range(count):
                     for i in range(Ho):
                         store(wide[(s * S + i) * T : (s * S + i) * T + Wo], out[g * k + s, o, i], bias[o], lo, hi)
@@ -346,7 +349,7 @@ def depthwise_backward(grad, x_or_shape, weight, need_x, need_w, geometry: ConvG
 
 
 
-class Depthwise:
+class Depthwise(ConvPath):
     """The depthwise path of the convolution (`ops.conv` picks it): with one input channel per
     group, im2col would copy every pixel kh*kw times to feed a matrix product of one row per
     group; these kernels slide each filter over its plane instead. PyTorch's weight

@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 from tinycnn.kernels import reuse
+from tinycnn.kernels.conv_path import ConvPath
 from tinycnn.kernels.direct_conv import (
     BLOCK,
     CHUNKS,
@@ -59,7 +60,7 @@ STRIDED_MIN_OUTPUT_WIDTH = 8
 TASKS_PER_THREAD = 2
 
 
-class Direct:
+class Direct(ConvPath):
     """The direct path of the convolution (`ops.conv` picks it): (1) forward, (2) for the
     weight gradient, (3) for the input gradient."""
 
@@ -132,18 +133,18 @@ class Direct:
         gT = channels_first(grad, "gT").reshape(groups, grad.shape[1] // groups, -1)  # (G, C_out/G, P)
         return col2im_input_grad(gT, weight, x_shape, geometry)
 
-    def backward(self, grad, x, weight, geometry, groups, need_x, need_w):
-        gx = self.grad_input(grad, weight, x.shape, geometry, groups) if need_x else None
-        gw = self.grad_weight(grad, x, geometry, groups) if need_w else None
-        return gx, gw
 
 
 def _blocked_weight(weight, groups):
     """(weight with its output channels padded with zeros to whole blocks of BLOCK, output
-    channels per group as the kernels take it: the padded count without groups)."""
+    channels per group as the kernels take it: the padded count without groups). A weight of
+    whole blocks is used as it is (no copy on every call)."""
     C_out, Cg, kh, _ = weight.shape
-    w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=weight.dtype)
-    w[:C_out] = weight
+    if C_out % BLOCK:
+        w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=weight.dtype)
+        w[:C_out] = weight
+    else:
+        w = np.ascontiguousarray(weight)
     return w, (C_out // groups if groups > 1 else w.shape[0])
 
 

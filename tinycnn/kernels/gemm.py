@@ -7,6 +7,7 @@ in, Ho x Wo out, P = N*Ho*Wo output pixels (the columns of im2col's matrix).
 import numpy as np
 
 from tinycnn.kernels import reuse
+from tinycnn.kernels.conv_path import ConvPath
 from tinycnn.kernels.blas import gemm
 from tinycnn.kernels.im2col import col2im
 
@@ -84,7 +85,7 @@ POINTWISE_MIN_PIXELS = 16
 BATCHED_WEIGHT_GRAD_MIN_PIXELS = 64
 
 
-class Pointwise:
+class Pointwise(ConvPath):
     """The pointwise path of the convolution (`ops.conv` picks it): a 1x1 kernel at stride 1
     without padding needs no im2col, since x[n] is already a (C, H*W) matrix: out[n] = W @ x[n],
     one GEMM per image (per group) written straight into the (N, C_out, H, W) output."""
@@ -139,8 +140,3 @@ class Pointwise:
             cols = channels_first(x, "cols").reshape(G, Cg, N * P)          # (G, C/G, N*H*W)
             gw = weight_grad(gT, cols)                                       # (G, C_out/G, C/G)
         return gw.reshape(C_out, Cg, 1, 1)
-
-    def backward(self, grad, x, weight, geometry, groups, need_x, need_w):
-        gx = self.grad_input(grad, weight, x.shape, geometry, groups) if need_x else None
-        gw = self.grad_weight(grad, x, geometry, groups) if need_w else None
-        return gx, gw

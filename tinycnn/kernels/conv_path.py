@@ -1,0 +1,14 @@
+"""What a fast path of the convolution (`Pointwise`, `Depthwise`, `Direct`) gives `ops.conv`:
+`name` and `why`, `cannot` and `slower` (its rule), `forward`, `grad_input`, `grad_weight`, and
+`backward`, which `ops.conv` calls for the gradients a step wants."""
+
+
+class ConvPath:
+    """The base of the fast paths: `backward` from `grad_input` and `grad_weight`, each computed
+    only if wanted. A path whose kernels compute both gradients in one pass overrides it."""
+
+    def backward(self, grad, x, weight, geometry, groups, need_x, need_w):
+        """(dX or None, dW or None) of the layer: grad (N, C_out, Ho, Wo), x (N, C, H, W)."""
+        gx = self.grad_input(grad, weight, x.shape, geometry, groups) if need_x else None
+        gw = self.grad_weight(grad, x, geometry, groups) if need_w else None
+        return gx, gw
