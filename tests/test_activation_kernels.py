@@ -60,6 +60,21 @@ def test_add_kernel_is_numpys_sum_and_falls_back_for_broadcasting():
         assert add(a, b).dtype == (a + b).dtype
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_kernel_clamps_the_sum_as_np_clip(dtype):
+    """The eval fast path's residual join: the sum and its ReLU (ReLU6) in one pass."""
+    from tinycnn.kernels.add import add
+    rng = np.random.default_rng(4)
+    a, b = (rng.standard_normal((8, 16, 9, 7)).astype(dtype) * 5 for _ in range(2))
+    a.flat[:4] = [np.nan, np.inf, -np.inf, -0.0]
+    for lo, hi in [(0.0, np.inf), (0.0, 6.0)]:
+        with np.errstate(invalid="ignore"):
+            want = np.clip(a + b, lo, hi)
+        np.testing.assert_array_equal(add(a, b, (lo, hi)), want)
+        np.testing.assert_array_equal(add(a, b[0], (lo, hi)), np.clip(a + b[0], lo, hi))  # broadcast: NumPy's
+    assert np.isnan(add(a, b, (0.0, 6.0)).flat[0])
+
+
 def test_silu_no_overflow_for_huge_inputs():
     x = np.array([-1e4, -100.0, 100.0, 1e4], np.float32)
     with np.errstate(over="raise"):

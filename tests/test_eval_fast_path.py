@@ -1,6 +1,7 @@
 """The eval fast path: a convolution's bias and the ReLU or ReLU6 after it applied in the pass
 that writes its output (kernels/epilogue.py, the direct and depthwise kernels, `convolve(...,
-activation=)`), and `fuse` building it for whole models (nn/utils/fusion.py `ConvAct2d`)."""
+activation=)`), and `fuse` building it for whole models (nn/utils/fusion.py `ConvAct2d`), the
+ResNet join's ReLU in the pass of its residual addition."""
 import numpy as np
 import pytest
 
@@ -133,7 +134,7 @@ def _ops(model, x):
     return counter.ops
 
 
-@pytest.mark.parametrize("name, fused_acts", [("resnet20", 10), ("mobilenet_v2_cifar", 35), ("resnet14", 7)])
+@pytest.mark.parametrize("name, fused_acts", [("resnet20", 19), ("mobilenet_v2_cifar", 35), ("resnet14", 13)])
 def test_fuse_applies_the_activations_in_the_convolutions(name, fused_acts):
     model = _randomise(tinycnn.models.create(name))
     x = tinycnn.tensor(rng.standard_normal((3, 3, 32, 32)).astype(np.float32))
@@ -217,3 +218,55 @@ def test_conv_act_keeps_the_convolution_state_dict_and_says_its_activation():
     assert "activation='relu6'" in repr(fused)
     with pytest.raises(ValueError, match="expected an activation in"):
         ConvAct2d(conv, "gelu")
+
+
+class _ResidualJoin(nn.Module):
+    """act(bn(conv(x)) + x), a ResNet block's join; with `second_reader` the sum is read twice."""
+
+    def __init__(self, activation=nn.ReLU, second_reader=False):
+        super().__init__()
+        self.conv, self.bn, self.act = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), activation()
+        self.second_reader = second_reader
+
+    def forward(self, x):
+        s = self.bn(self.conv(x)) + x
+        return self.act(s) * 2 + s if self.second_reader else self.act(s)
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.ReLU6])
+def test_the_residual_addition_applies_the_activation_that_alone_reads_its_sum(activation):
+    model = _randomise(_ResidualJoin(activation))
+    x = Tensor(rng.standard_normal((2, 4, 9, 7)).astype(np.float32) * 4)
+    fused = fuse(model, x[:1])
+    assert isinstance(fused.conv, ConvAct2d) and fused.conv.after_add
+    assert "after_add=True" in repr(fused.conv)
+    ops = _ops(fused, x)
+    assert activation.__name__ not in ops and "Add" not in ops  # both in the addition's pass
+    with tinycnn.no_grad():
+        want, got = model(x).numpy(), fused(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    assert got.min() >= 0 and (activation is nn.ReLU or got.max() <= 6)
+
+
+def test_a_sum_read_twice_keeps_its_own_activation():
+    model = _randomise(_ResidualJoin(second_reader=True))
+    x = Tensor(rng.standard_normal((2, 4, 9, 7)).astype(np.float32))
+    fused = fuse(model, x[:1])
+    assert type(fused.conv) is nn.Conv2d  # the BatchNorm folded, the activation left to the model
+    with tinycnn.no_grad():
+        np.testing.assert_allclose(fused(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_the_residual_join_with_gradients_is_the_models_ops():
+    """Eval mode with gradients wanted: no mark, the addition and the ReLU are ops of the graph."""
+    model = _randomise(_ResidualJoin()).double()
+    fused = fuse(model, tinycnn.zeros(1, 4, 9, 7, dtype=np.float64))
+    x_np = rng.standard_normal((2, 4, 9, 7))
+    grads = []
+    for m in (model, fused):
+        x = Tensor(x_np, requires_grad=True)
+        out = m(x)
+        (out * out).sum().backward()
+        grads.append((out.numpy(), x.grad.numpy()))
+    for want, got in zip(*grads):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

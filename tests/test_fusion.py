@@ -90,3 +90,4 @@ def test_weights_match_torch_fuse_conv_bn_weights():
     theirs = torch_fuse(*(torch.from_numpy(a) for a in (w, b, rm, rv)), 1e-3, torch.from_numpy(g), torch.from_numpy(beta))
     for a, t in zip(ours, theirs):
         np.testing.assert_allclose(a.data, t.detach().numpy(), rtol=1e-12)
+

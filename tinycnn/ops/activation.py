@@ -163,6 +163,23 @@ def mark_clamped(t, lo, hi, with_grad=False):
     return t
 
 
+def mark_clamp_after_add(t, lo, hi):
+    """t (a Tensor, made without a graph) is read only by a residual addition whose sum only a
+    ReLU (or ReLU6) reads: that addition may clamp the sum to [lo, hi] in its own pass
+    (`ops.arithmetic.add`), so that the activation passes it through. The mark names t's array."""
+    t._clamp_after_add = (t.data, lo, hi)
+    return t
+
+
+def clamp_after_add(*operands):
+    """The (lo, hi) that a mark of `mark_clamp_after_add` on one of the operands asks for, or None."""
+    for t in operands:
+        mark = getattr(t, "_clamp_after_add", None)
+        if mark is not None and mark[0] is t.data:
+            return mark[1:]
+    return None
+
+
 def _clamped_within(x, lo, hi) -> bool:
     mark = getattr(x, "_clamped", None)
     return (mark is not None and mark[0] is x.data and lo <= mark[1] and mark[2] <= hi

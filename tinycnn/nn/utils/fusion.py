@@ -17,7 +17,9 @@ that nothing else reads it.
 
 A ReLU (or ReLU6) that alone reads the result clamps it to [0, inf) (or [0, 6]), which the
 convolution can do as it writes its output (`ConvAct2d`): the ReLU the model's code applies next
-then finds its input already clamped and passes it through, without a pass of its own.
+then finds its input already clamped and passes it through, without a pass of its own. Where
+the result goes to a residual addition instead, and a ReLU alone reads the sum (a ResNet's
+`relu(bn2(conv2(out)) + identity)`), the addition clamps the sum in its own pass.
 
 In training a BatchNorm cannot be folded (it normalises with each batch's statistics), but the
 ReLU after it can still be applied in its pass, and the ReLU's derivative in its backward
@@ -35,6 +37,8 @@ from tinycnn.nn.linear import Identity
 from tinycnn.nn.module import Module, Parameter
 from tinycnn.ops.activation import ReLU as ReLUFunction
 from tinycnn.ops.activation import ReLU6 as ReLU6Function
+from tinycnn.ops.activation import mark_clamp_after_add
+from tinycnn.ops.arithmetic import Add
 from tinycnn.ops.conv import ACTIVATIONS, convolve
 from tinycnn.tensor import Tensor, no_grad, set_profiler
 
@@ -76,21 +80,28 @@ class ConvAct2d(Conv2d):
     torch.ao.nn.intrinsic.ConvReLU2d; timm's ConvNormAct). Where no gradient is wanted (eval,
     no_grad) the convolution clamps its output in the pass that writes it, and the activation
     the model applies next passes the clamped output through (`ops.activation.mark_clamped`).
-    With gradients it is the convolution, then the activation op: the values and gradients of
-    the two apart. state_dict keys: the convolution's."""
+    after_add: the activation reads the sum of the output and a residual instead; without
+    gradients the output is marked so that the addition clamps the sum in its pass
+    (`ops.activation.mark_clamp_after_add`). With gradients it is the convolution, then the
+    model's ops: the values and gradients of the layers apart. state_dict keys: the convolution's."""
 
-    def __init__(self, conv: Conv2d, activation: str):
+    def __init__(self, conv: Conv2d, activation: str, after_add: bool = False):
         if activation not in ACTIVATIONS:
             raise ValueError(f"ConvAct2d: expected an activation in {sorted(ACTIVATIONS)}, got {activation!r}")
         Module.__init__(self)
         self.__dict__.update(copy.deepcopy(conv).__dict__)  # the convolution's parameters, geometry, mode
-        self.activation = activation
+        self.activation, self.after_add = activation, after_add
 
     def forward(self, x: Tensor) -> Tensor:
-        return convolve(x, self.weight, self.bias, self.geometry, self.groups, where=self, activation=self.activation)
+        if not self.after_add:
+            return convolve(x, self.weight, self.bias, self.geometry, self.groups, where=self,
+                            activation=self.activation)
+        out = convolve(x, self.weight, self.bias, self.geometry, self.groups, where=self)
+        return out if out.requires_grad else mark_clamp_after_add(out, *ACTIVATIONS[self.activation][0])
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, activation={self.activation!r}"
+        after_add = ", after_add=True" if self.after_add else ""
+        return f"{super().extra_repr()}, activation={self.activation!r}{after_add}"
 
 
 # The ops `fuse` folds into the convolution before them, by their Function class.
@@ -102,14 +113,16 @@ class _Reads:
     which op read it last."""
 
     def __init__(self):
-        self.count, self.reader, self.keep = {}, {}, []
+        self.count, self.reader, self.output, self.keep = {}, {}, {}, []
 
     def forward(self, fn, arrays, constants):
         for a in arrays:
             self.count[id(a)] = self.count.get(id(a), 0) + 1
             self.reader[id(a)] = fn
-        self.keep.append(arrays)  # keeps the ids unique while the pass runs
-        return fn.forward(*arrays, **constants)
+        out = fn.forward(*arrays, **constants)
+        self.output[id(fn)] = out
+        self.keep.append((arrays, out))  # keeps the ids unique while the pass runs
+        return out
 
     def sole_reader(self, array):
         """The op that alone read `array`, or None."""
@@ -119,10 +132,11 @@ class _Reads:
 def _trace(model: Module, example_input) -> tuple[list, list]:
     """One no-grad forward pass of the model as it is (eval mode: the BatchNorms use their
     running statistics and change nothing). Returns
-    - [(conv name, bn name or None, activation or None)]: each convolution with the eval-mode
-      BatchNorm that alone reads its output, and the ReLU or ReLU6 that alone reads the result
-      of both (or of the convolution alone), or that the BatchNorm (a BatchNormAct2d) applies;
-      only convolutions with one or the other;
+    - [(conv name, bn name or None, activation or None, after_add)]: each convolution with the
+      eval-mode BatchNorm that alone reads its output, and the ReLU or ReLU6 that alone reads
+      the result of both (or of the convolution alone), or that the BatchNorm (a BatchNormAct2d)
+      applies, or (after_add) that alone reads the sum of that result and another tensor, which
+      the addition alone reads; only convolutions with one or the other;
     - [(bn name, activation)]: each BatchNorm2d whose output the ReLU or ReLU6 alone reads."""
     names = {id(m): name for name, m in model.named_modules()}
     calls, hooks, reads = [], [], _Reads()
@@ -146,24 +160,41 @@ def _trace(model: Module, example_input) -> tuple[list, list]:
     def activation_reading(array):  # the ReLU or ReLU6 that alone reads array, by name, or None
         return None if id(array) in outputs else _FOLDED_ACTIVATIONS.get(type(reads.sole_reader(array)))
 
-    bn_of = {}  # id(conv) -> the BatchNorm that alone reads its output
+    def activation_after(array):  # (that activation, False), or (the one alone reading the sum, True)
+        act, add = activation_reading(array), reads.sole_reader(array)
+        if act is not None or id(array) in outputs or type(add) is not Add:
+            return act, False
+        act = activation_reading(reads.output[id(add)])
+        return act, act is not None
+
+    bn_of = _batch_norm_of(calls, called, reads, outputs)
+    convs = []
+    for mod in {id(m): m for m, _, _ in calls if isinstance(m, Conv2d) and id(m) in last}.values():
+        bn = bn_of.get(id(mod))
+        end = bn if bn is not None else mod  # the module whose output an activation would read
+        # a BatchNormAct2d (from fusing for training) applies its activation itself
+        if bn is not None and bn._activation:
+            act, after_add = bn._activation, False
+        else:
+            act, after_add = activation_after(last[id(end)])
+        if bn is not None or act is not None:
+            convs.append((names[id(mod)], None if bn is None else names[id(bn)], act, after_add))
+    bn_acts = {names[id(m)]: activation_reading(last[id(m)]) for m, _, _ in calls
+               if type(m) is BatchNorm2d and id(m) in last}
+    return convs, [(name, act) for name, act in bn_acts.items() if act is not None]
+
+
+def _batch_norm_of(calls, called, reads, outputs) -> dict:
+    """id(conv) -> the eval-mode BatchNorm that alone reads its output, of the convolutions and
+    BatchNorms called once in the traced pass."""
+    bn_of = {}
     made_by = {id(out.data): mod for mod, _, out in calls if isinstance(mod, Conv2d)}
     for mod, x, _ in calls:
         conv = made_by.get(id(x.data)) if isinstance(mod, BatchNorm2d) else None
         if (conv is not None and called[id(conv)] == called[id(mod)] == 1 and reads.count.get(id(x.data)) == 1
                 and id(x.data) not in outputs and mod.running_mean is not None):
             bn_of[id(conv)] = mod
-    convs = []
-    for mod in {id(m): m for m, _, _ in calls if isinstance(m, Conv2d) and id(m) in last}.values():
-        bn = bn_of.get(id(mod))
-        end = bn if bn is not None else mod  # the module whose output an activation would read
-        # a BatchNormAct2d (from fusing for training) applies its activation itself
-        act = bn._activation if bn is not None and bn._activation else activation_reading(last[id(end)])
-        if bn is not None or act is not None:
-            convs.append((names[id(mod)], None if bn is None else names[id(bn)], act))
-    bn_acts = {names[id(m)]: activation_reading(last[id(m)]) for m, _, _ in calls
-               if type(m) is BatchNorm2d and id(m) in last}
-    return convs, [(name, act) for name, act in bn_acts.items() if act is not None]
+    return bn_of
 
 
 def _set(model: Module, name: str, module: Module):
@@ -176,9 +207,10 @@ def fuse(model: Module, example_input, inplace: bool = False) -> Module:
 
     Eval mode (inference): each BatchNorm2d that alone reads a Conv2d's output folded into that
     convolution (the BatchNorm becomes an Identity), and each ReLU or ReLU6 that alone reads
-    the result applied in the convolution's own pass (a `ConvAct2d`); a BatchNorm2d left
-    unfolded (one after an addition, as in pre-activation nets) whose output a ReLU alone
-    reads becomes a `BatchNormAct2d`.
+    the result applied in the convolution's own pass (a `ConvAct2d`), or in the pass of the
+    residual addition that alone reads the result where the ReLU alone reads the sum; a
+    BatchNorm2d left unfolded (one after an addition, as in pre-activation nets) whose output a
+    ReLU alone reads becomes a `BatchNormAct2d`.
     Training mode: each BatchNorm2d whose output a ReLU or ReLU6 alone reads becomes a
     `BatchNormAct2d` (same parameters and buffers: training goes on where it was, the
     state_dict keys stay), which saves the activation's pass forward and backward; the values
@@ -194,13 +226,13 @@ def fuse(model: Module, example_input, inplace: bool = False) -> Module:
             _set(fused, bn_name, BatchNormAct2d.from_batch_norm(fused.get_submodule(bn_name), activation))
         return fused
     convs, bns = _trace(fused, example_input)
-    for conv_name, bn_name, activation in convs:
+    for conv_name, bn_name, activation, after_add in convs:
         conv = fused.get_submodule(conv_name)
         if bn_name is not None:
             conv = fuse_conv_bn_eval(conv, fused.get_submodule(bn_name))
             _set(fused, bn_name, Identity())
-        _set(fused, conv_name, conv if activation is None else ConvAct2d(conv, activation))
-    folded = {bn_name for _, bn_name, _ in convs}
+        _set(fused, conv_name, conv if activation is None else ConvAct2d(conv, activation, after_add))
+    folded = {bn_name for _, bn_name, _, _ in convs}
     for bn_name, activation in bns:
         if bn_name not in folded:
             _set(fused, bn_name, BatchNormAct2d.from_batch_norm(fused.get_submodule(bn_name), activation))
