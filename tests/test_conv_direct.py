@@ -3,6 +3,8 @@ kernels at stride 1 and 3x3 at stride 2 against naive loops, gradient checks, th
 any thread count, PyTorch as an oracle, the stacked (phase) planes, and which layers it takes.
 
 Split from test_conv.py (the convolution in general)."""
+import functools
+
 import numpy as np
 import pytest
 from numba import njit
@@ -17,7 +19,7 @@ from conv_helpers import naive_conv2d, random_tensor as _t, rng
 
 
 # (x shape, weight shape, padding, dilation[, groups]) for the direct kernels of 3-wide, stride-1 kernels:
-# several small images a plane, in a grid (and a last, partial plane), output channels not a multiple of the 4-channel block, kernel
+# several small images a plane, side by side (and a last, partial plane), output channels not a multiple of the 4-channel block, kernel
 # heights 1 to 5, no / partial / full padding, dilation, non-square images, batch 1, one channel.
 DIRECT_CASES = {
     "3x3 pad 1, 5 output channels": ((2, 3, 6, 7), (5, 3, 3, 3), (1, 1), (1, 1)),
@@ -33,7 +35,8 @@ DIRECT_CASES = {
     "groups 2 of 2 in, 3 out": ((2, 4, 6, 6), (6, 2, 3, 3), (1, 1), (1, 1), 2),
     "groups 3 of 5 in, 6 out": ((2, 15, 5, 7), (18, 5, 3, 3), (1, 1), (1, 1), 3),
     "groups 2 of 7 in, 14 out, batch 1": ((1, 14, 4, 9), (28, 7, 3, 3), (1, 1), (1, 1), 2),
-    # a plane holds a grid of images that share their padding: 4 x 3 slots for 11 images, one empty
+    # a plane holds a row of images that share their padding (11 here; on a grid of 3 rows,
+    # `test_direct_path_on_a_grid_of_images`: 4 x 3 slots, one empty)
     "grid of 11 small images, padding 2, dilation 2": ((11, 2, 3, 4), (5, 2, 3, 3), (2, 2), (2, 2)),
     # no padding rows between the grid's rows, the widest padding (2*dw) between its columns
     "grid of 6 images, padding (0, 4), dilation (1, 2)": ((6, 1, 3, 4), (2, 1, 3, 3), (0, 4), (1, 2)),
@@ -54,6 +57,26 @@ def test_direct_path_matches_naive_loops_and_gradcheck(name):
     assert y._ctx.path == "direct"
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-12, atol=1e-12)
     assert gradcheck(lambda x, w, b: _direct(x, w, b, padding, dilation, groups), [x, w, b])
+
+
+GRID_CASES = ["grid of 11 small images, padding 2, dilation 2", "grid of 6 images, padding (0, 4), dilation (1, 2)"]
+
+
+@pytest.mark.parametrize("name", GRID_CASES + ["stride 2: grid of 13 small images"])
+def test_direct_path_on_a_grid_of_images(monkeypatch, name):
+    """The kernels take any grid of images a plane (`padded_width_layout` lays them in one
+    row): on 3 rows, with padding rows shared between the rows, they match naive loops."""
+    monkeypatch.setattr(direct_path, "padded_width_layout", functools.partial(direct_layout.padded_width_layout, rows=3))
+    if name.startswith("stride 2: "):
+        (xs, ws, padding, groups), stride, dilation = STRIDED_CASES[name[10:]], 2, (1, 1)
+    else:
+        (xs, ws, padding, dilation), stride, groups = DIRECT_CASES[name], 1, 1
+    x, w, b = _t(xs), _t(ws), _t(ws[0])
+    assert direct_path.padded_width_layout(xs[0], *xs[2:], ConvGeometry(3, 3, stride, stride, *padding, *dilation)).ky == 3
+    conv = lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups, algorithm="direct")  # noqa: E731
+    want = naive_conv2d(x.data, w.data, b.data, (stride, stride), padding, dilation, groups)
+    np.testing.assert_allclose(conv(x, w, b).numpy(), want, rtol=1e-12, atol=1e-12)
+    assert gradcheck(conv, [x, w, b])
 
 
 def test_direct_path_gradcheck_random_directions_larger():
@@ -115,13 +138,14 @@ def _stack_all(x, out, k, kx, S, T, top, left, sh, sw):
             direct_layout.stack_channel(x, m, c, flat[first : first + P], k, kx, S, T, Wq, top, left, sh, sw)
 
 
+@pytest.mark.parametrize("rows", [1, 3])
 @pytest.mark.parametrize("N, H, W, padding, top_left", [(11, 3, 4, (2, 2), (2, 2)), (7, 5, 6, (1, 1), (0, 0)), (1, 4, 9, (0, 2), (0, 2))])
-def test_stacked_planes_place_each_image_in_its_grid_slot_and_zero_the_rest(N, H, W, padding, top_left):
+def test_stacked_planes_place_each_image_in_its_grid_slot_and_zero_the_rest(N, H, W, padding, top_left, rows):
     """Every entry of a stacked plane is written (the kernels stack into uninitialised memory):
     the image where its Layout says, zeros elsewhere, for the input (top, left = padding) and
     the gradient (0, 0)."""
     geometry = ConvGeometry(3, 3, 1, 1, *padding, 1, 1)
-    lay = direct_layout.padded_width_layout(N, H, W, geometry)
+    lay = direct_layout.padded_width_layout(N, H, W, geometry, rows)
     x = rng.standard_normal((N, 2, H, W))
     out = np.full((-(-N // lay.k), 3, lay.Hq, lay.Wq), np.nan)  # one padding channel
     _stack_all(x, out, lay.k, lay.kx, lay.S, lay.T, *top_left, 1, 1)
@@ -133,13 +157,14 @@ def test_stacked_planes_place_each_image_in_its_grid_slot_and_zero_the_rest(N, H
     np.testing.assert_array_equal(out, want)
 
 
+@pytest.mark.parametrize("rows", [1, 3])
 @pytest.mark.parametrize("N, H, W, padding", [(11, 7, 6, (1, 1)), (3, 8, 9, (0, 2)), (1, 5, 5, (2, 0))])
-def test_stacked_phase_planes_hold_every_other_row_and_column_of_the_padded_image(N, H, W, padding):
+def test_stacked_phase_planes_hold_every_other_row_and_column_of_the_padded_image(N, H, W, padding, rows):
     """At stride 2 each channel becomes 4 phase planes: slot (sy, sx) of phase (r, s) holds the
     padded image's rows r, r+2, ... and columns s, s+2, ...; zeros in the rest of the slot, the
     empty slots and the padding channel."""
     geometry = ConvGeometry(3, 3, 2, 2, *padding, 1, 1)
-    lay = direct_layout.padded_width_layout(N, H, W, geometry)
+    lay = direct_layout.padded_width_layout(N, H, W, geometry, rows)
     x = rng.standard_normal((N, 2, H, W))
     out = np.full((-(-N // lay.k), 3 * 4, lay.Hq, lay.Wq), np.nan)  # one padding channel
     _stack_all(x, out, lay.k, lay.kx, lay.S, lay.T, *padding, 2, 2)

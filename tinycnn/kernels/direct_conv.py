@@ -25,8 +25,10 @@ rows (pw zero columns) between two images are the bottom (right) padding of
 one and the top (left) padding of the next. A valid output reads at most
 ph rows (pw columns) past its image, which are those zeros; what lies beyond
 is read only by junk outputs. (1) and (2) below hold as they are, Wp being
-the width of the whole plane. 8x8 images: 4 x 4 a plane, 37 wide, 1296
-positions computed for 1024 outputs (each image with its own padding: 1600).
+the width of the whole plane. `padded_width_layout` puts a plane's images side
+by side, in one row of the grid (ky = 1): 8x8 images, 13 a plane, 118 wide,
+944 positions computed for 832 outputs (on a 4 x 4 grid, 1296 for 1024; each
+image with its own padding, 100 for 64).
 
 The weight gradient reads (1) the other way round, with the output gradient
 g in the padded-width layout and zeros in its junk entries:

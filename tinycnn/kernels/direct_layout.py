@@ -43,17 +43,20 @@ class Layout(NamedTuple):
         return self.kx * self.ky
 
 
-def padded_width_layout(N, H, W, geometry: ConvGeometry) -> Layout:
-    """The Layout of a batch of N images (H, W) for a kernel (kh, 3) at stride 1 or more."""
+def padded_width_layout(N, H, W, geometry: ConvGeometry, rows: int = 1) -> Layout:
+    """The Layout of a batch of N images (H, W) for a kernel (kh, 3) at stride 1 or more, the
+    images of a plane in `rows` rows of the grid. One row (side by side) computes the fewest
+    junk positions: each image adds its padding columns, none of its padding rows (8x8 images,
+    3x3, batch 128: 1.14 positions per output against 1.27 on a square grid; docs/PERFORMANCE.md)."""
     kh, _, sh, sw, ph, pw, dh, dw = geometry
     Ho, Wo = geometry.output_size(H, W)
     if (sh, sw) == (1, 1):  # neighbours share their padding; Ho <= S, Wo <= T
         S, T, right = H + ph, W + pw, pw
     else:  # a slot per image and phase: its outputs and the rows/columns its taps reach past them
         S, T, right = Ho + (kh - 1) * dh // sh, Wo + 2 * dw // sw, 0
-    k = max(1, min(N, -(-MIN_FLAT // (S * T))))  # images per plane, laid out about square
-    kx = int(np.ceil(np.sqrt(k)))
-    ky = -(-k // kx)
+    k = max(1, min(N, -(-MIN_FLAT // (S * T))))  # images per plane
+    ky = max(1, min(rows, k))
+    kx = -(-k // ky)
     Wq = kx * T + right
     L = -(-(((ky - 1) * S + Ho - 1) * Wq + (kx - 1) * T + Wo) // VECTOR) * VECTOR
     reach = (kh - 1) * dh // sh * Wq + 2 * dw // sw  # the farthest tap's offset (`tap_table`)
