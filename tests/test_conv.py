@@ -28,6 +28,7 @@ CASES = {
     "1x1 groups 2 below 4x4": ((2, 4, 3, 3), (6, 2, 1, 1), 1, 0, 1, 2),
     "pointwise 1x1 (weight grad via copies)": ((2, 4, 4, 5), (3, 4, 1, 1), 1, 0, 1, 1),
     "pointwise 1x1 groups 2 (batched weight grad)": ((2, 4, 9, 8), (6, 2, 1, 1), 1, 0, 1, 2),
+    "pointwise 1x1 more inputs than outputs (batched weight grad, input first)": ((2, 10, 8, 9), (4, 5, 1, 1), 1, 0, 1, 2),
     "pointwise 1x1 batch 1 dilation 2": ((1, 3, 8, 8), (5, 3, 1, 1), 1, 0, 2, 1),
     "1x1 stride 2": ((1, 3, 5, 5), (2, 3, 1, 1), 2, 0, 1, 1),
     "batch 1 non-square kernel no pad": ((1, 2, 4, 6), (2, 2, 2, 3), 1, 0, 1, 1),
@@ -206,6 +207,7 @@ def test_module_matches_torch_with_copied_weights():
     ((2, 4, 6, 5), (8, 1, 3, 3), 4, 1, "depthwise"),
     ((2, 4, 5, 5), (6, 4, 1, 1), 1, 0, "pointwise"),   # weight gradient through channels-first copies
     ((3, 4, 8, 9), (6, 2, 1, 1), 2, 0, "pointwise"),   # batched per-image weight gradient
+    ((3, 10, 8, 9), (4, 5, 1, 1), 2, 0, "pointwise"),  # the same, the input's channels first (more of them)
     ((2, 4, 3, 3), (6, 4, 1, 1), 1, 0, "im2col"),      # 1x1 on images below 4x4 pixels
     ((3, 4, 5, 17), (5, 4, 3, 3), 1, 1, "direct"),     # 3x3 stride 1
     ((2, 4, 5, 7), (6, 2, 3, 3), 2, 1, "direct"),      # 3x3 stride 1, groups of 2 and 3 channels (padded to 4)

@@ -134,7 +134,11 @@ class Pointwise(ConvPath):
         if P >= BATCHED_WEIGHT_GRAD_MIN_PIXELS:
             g = grad.reshape(N, G, C_out // G, P)                            # (N, G, C_out/G, H*W)
             xs = x.reshape(N, G, Cg, P)                                      # (N, G, C/G, H*W)
-            gw = gemm(g, xs.transpose(0, 1, 3, 2)).sum(axis=0)               # (N, G, C_out/G, C/G) -> (G, C_out/G, C/G)
+            if Cg > C_out // G:  # the taller operand first, as in `weight_grad`
+                gw = gemm(xs, g.transpose(0, 1, 3, 2)).sum(axis=0)           # (N, G, C/G, C_out/G) -> (G, C/G, C_out/G)
+                gw = gw.transpose(0, 2, 1)                                   # (G, C_out/G, C/G)
+            else:
+                gw = gemm(g, xs.transpose(0, 1, 3, 2)).sum(axis=0)           # (N, G, C_out/G, C/G) -> (G, C_out/G, C/G)
         else:
             gT = channels_first(grad, "gT").reshape(G, C_out // G, N * P)   # (G, C_out/G, N*H*W)
             cols = channels_first(x, "cols").reshape(G, Cg, N * P)          # (G, C/G, N*H*W)
