@@ -270,3 +270,22 @@ def test_the_residual_join_with_gradients_is_the_models_ops():
         grads.append((out.numpy(), x.grad.numpy()))
     for want, got in zip(*grads):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_residual_join_leaves_a_hooked_output_and_later_additions_alone():
+    """A forward hook may keep the convolution's output: then nothing is marked. Without one,
+    only the first addition that reads the output clamps its sum (the mark is used up)."""
+    model = _randomise(_ResidualJoin())
+    x = Tensor(rng.standard_normal((2, 4, 9, 7)).astype(np.float32) * 4)
+    fused = fuse(model, x[:1])
+    kept = []
+    handle = fused.conv.register_forward_hook(lambda mod, args, out: kept.append(out))
+    with tinycnn.no_grad():
+        want = model(x).numpy()
+        np.testing.assert_allclose(fused(x).numpy(), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+        np.testing.assert_array_equal((kept[0] + x).numpy(), kept[0].numpy() + x.numpy())  # not clamped
+        handle.remove()
+        out = fused.conv(x)
+        first, second = out + x, out + x
+    np.testing.assert_array_equal(first.numpy(), np.maximum(out.numpy() + x.numpy(), 0))
+    np.testing.assert_array_equal(second.numpy(), out.numpy() + x.numpy())

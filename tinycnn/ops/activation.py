@@ -171,12 +171,15 @@ def mark_clamp_after_add(t, lo, hi):
     return t
 
 
-def clamp_after_add(*operands):
-    """The (lo, hi) that a mark of `mark_clamp_after_add` on one of the operands asks for, or None."""
+def take_clamp_after_add(*operands):
+    """The (lo, hi) that a mark of `mark_clamp_after_add` on one of the operands asks for, or
+    None. The mark is used up: only the first addition that reads the tensor may clamp."""
     for t in operands:
         mark = getattr(t, "_clamp_after_add", None)
-        if mark is not None and mark[0] is t.data:
-            return mark[1:]
+        if mark is not None:
+            t._clamp_after_add = None
+            if mark[0] is t.data:
+                return mark[1:]
     return None
 
 

@@ -6,7 +6,7 @@ from tinycnn.kernels import reuse
 from tinycnn.kernels.add import add as _add
 from tinycnn.kernels.blas import gemm
 from tinycnn.kernels.scale import scale_samples as _scale_samples
-from tinycnn.ops.activation import clamp_after_add, mark_clamped
+from tinycnn.ops.activation import mark_clamped, take_clamp_after_add
 from tinycnn.tensor import Function, Tensor, is_grad_enabled
 
 
@@ -145,7 +145,7 @@ def _check_broadcast(name, a, b):
 
 def add(a, b):
     _check_broadcast("add", a, b)
-    clamp = clamp_after_add(a, b)
+    clamp = take_clamp_after_add(a, b)
     if clamp is not None and _without_graph(a, b):  # the eval fast path's residual join (nn/utils/fusion.py)
         return mark_clamped(Tensor(_add(a.data, b.data, clamp), _raw=True), *clamp)
     return Add.apply(a, b)

@@ -81,9 +81,11 @@ class ConvAct2d(Conv2d):
     no_grad) the convolution clamps its output in the pass that writes it, and the activation
     the model applies next passes the clamped output through (`ops.activation.mark_clamped`).
     after_add: the activation reads the sum of the output and a residual instead; without
-    gradients the output is marked so that the addition clamps the sum in its pass
-    (`ops.activation.mark_clamp_after_add`). With gradients it is the convolution, then the
-    model's ops: the values and gradients of the layers apart. state_dict keys: the convolution's."""
+    gradients the output is marked so that the first addition that reads it clamps the sum in
+    its pass (`ops.activation.mark_clamp_after_add`): the output is that addition's alone, as
+    `fuse` found it. Not with forward hooks on the module (they may read the output). With
+    gradients it is the convolution, then the model's ops: the values and gradients of the
+    layers apart. state_dict keys: the convolution's."""
 
     def __init__(self, conv: Conv2d, activation: str, after_add: bool = False):
         if activation not in ACTIVATIONS:
@@ -97,7 +99,9 @@ class ConvAct2d(Conv2d):
             return convolve(x, self.weight, self.bias, self.geometry, self.groups, where=self,
                             activation=self.activation)
         out = convolve(x, self.weight, self.bias, self.geometry, self.groups, where=self)
-        return out if out.requires_grad else mark_clamp_after_add(out, *ACTIVATIONS[self.activation][0])
+        if out.requires_grad or self._forward_hooks:
+            return out
+        return mark_clamp_after_add(out, *ACTIVATIONS[self.activation][0])
 
     def extra_repr(self) -> str:
         after_add = ", after_add=True" if self.after_add else ""
