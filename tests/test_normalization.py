@@ -42,6 +42,28 @@ def test_kernels_match_numpy_references(dtype):
         np.testing.assert_allclose(a, b_, rtol=tol, atol=tol)
 
 
+def test_affine_pass_gives_the_same_bits_on_any_thread_count():
+    """The forward's affine pass runs in parallel over samples (on an array large enough for
+    `launch` to use every thread): 1 and 2 threads write the same bits, and match the reference."""
+    from tinycnn.kernels.launch import SERIAL_BELOW
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(7, 5, SERIAL_BELOW // 32 + 3)).astype(np.float32)  # more than SERIAL_BELOW values
+    scale, offset = rng.normal(size=5).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    before = tinycnn.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            tinycnn.set_num_threads(threads)
+            results.append((K.batch_norm_affine(x, scale, offset), K.batch_norm_affine(x, scale, offset, (0.0, 6.0)),
+                            K.batch_norm_train_forward(x, scale, offset, 1e-5)[0]))
+    finally:
+        tinycnn.set_num_threads(before)
+    for one, two in zip(*results):
+        assert np.array_equal(one, two)
+    np.testing.assert_allclose(results[0][0], K.batch_norm_affine_reference(x, scale, offset), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(results[0][1], np.clip(results[0][0], 0.0, 6.0))
+
+
 def test_float32_variance_is_accurate_with_a_large_mean():
     # sum(x^2) - sum(x)^2 in float32 would lose every digit here; the shifted algorithm does not
     x = np.random.default_rng(2).normal(1e4, 1e-2, (64, 2, 50)).astype(np.float32)

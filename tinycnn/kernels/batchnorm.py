@@ -10,17 +10,22 @@ Statistics are accumulated in float64 around a sample value of each channel
 (the "shifted data" algorithm), so float32 inputs with a large mean lose no
 precision in the variance.
 
-The kernels are serial: they are memory-bound, and `parallel=True` gained
-nothing. Their large outputs are allocated by NumPy in the public wrappers,
-not inside Numba: NumPy asks the kernel for transparent huge pages, Numba's
-allocator does not, and the page faults of a fresh array would cost more
-than the kernel. The figures: docs/PERFORMANCE.md.
+The reductions and the backward's pass are serial: they are memory-bound, and
+`parallel=True` made them slower after OpenBLAS's products (MobileNetV2's
+training step). The forward's affine pass is parallel over samples: a serial
+pass between two parallel convolutions lets Numba's idle threads fall asleep,
+and the next convolution waits for them to wake. Each output value is computed
+alone, so the bits are the same on any thread count. Large outputs are
+allocated by NumPy in the public wrappers, not inside Numba: NumPy asks the
+kernel for transparent huge pages, Numba's allocator does not, and the page
+faults of a fresh array would cost more than the kernel. The figures: docs/PERFORMANCE.md.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from tinycnn.kernels import reuse
 from tinycnn.kernels.epilogue import clamp, passes
+from tinycnn.kernels.launch import launch
 
 # reassociation lets LLVM vectorise the reductions; NaN/inf semantics are kept
 _FASTMATH = {"reassoc", "contract"}
@@ -68,12 +73,12 @@ def _affine3(x, y, scale_x, scale_y, offset, out, gate=None, lo=0.0, hi=0.0, ope
                 out[n, c, i] = x[n, c, i] * a + v * b + o
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _affine(x, scale, offset, out, lo, hi):
     """out[n, c, i] = x[n, c, i] * scale[c] + offset[c], clamped to [lo, hi] (a fused
     activation; -inf, inf for none)."""
     n_batch, n_chan, m = x.shape
-    for n in range(n_batch):
+    for n in prange(n_batch):
         for c in range(n_chan):
             a, b = scale[c], offset[c]
             for i in range(m):
@@ -105,7 +110,7 @@ def batch_norm_train_forward(x, weight, bias, eps, clamp_range=None):
     scale = weight / np.sqrt(var + eps)  # out = x * scale + offset
     offset = bias - mean * scale
     out = reuse.empty_like(x)
-    _affine(x, scale.astype(x.dtype), offset.astype(x.dtype), out, *_bounds(clamp_range, x.dtype))
+    launch(_affine, x.size, x, scale.astype(x.dtype), offset.astype(x.dtype), out, *_bounds(clamp_range, x.dtype))
     return out, mean, var
 
 
@@ -125,7 +130,7 @@ def batch_norm_affine(x, scale, offset, clamp_range=None):
     """out = x * scale + offset per channel, clamped to clamp_range = (lo, hi) if given;
     x: (N, C, M), scale, offset: (C,) of x's dtype. The eval-mode forward."""
     out = reuse.empty_like(x)
-    _affine(x, scale, offset, out, *_bounds(clamp_range, x.dtype))
+    launch(_affine, x.size, x, scale, offset, out, *_bounds(clamp_range, x.dtype))
     return out
 
 
@@ -144,7 +149,7 @@ def batch_norm_eval_backward(x, grad, mean, inv_std, scale):
     """
     dbias, sum_g_xc = _channel_sums(x, grad, mean.astype(np.float64), np.zeros(x.shape[1]))
     dx = reuse.empty_like(x)
-    _affine(grad, scale, np.zeros_like(scale), dx, *_bounds(None, x.dtype))
+    launch(_affine, x.size, grad, scale, np.zeros_like(scale), dx, *_bounds(None, x.dtype))
     return dx, sum_g_xc * inv_std, dbias
 
 
