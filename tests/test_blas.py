@@ -62,10 +62,18 @@ def test_openblas_at_one_thread_inside_and_restored_after(split_everything, monk
         seen.append(blas.openblas_threads())
         return real(*args, **kwargs)
 
+    def spy_runner(runner):
+        def run(*args):
+            seen.append(blas.openblas_threads())
+            return runner(*args)
+        return run
+
     blas.OPENBLAS[0](2)
     monkeypatch.setattr(blas.np, "matmul", spy)
-    blas.gemm(rng.standard_normal((64, 64)), rng.standard_normal((64, 64)))
-    assert seen and set(seen) == {1}
+    monkeypatch.setattr(blas, "_POOL_RUNNERS", {k: spy_runner(v) for k, v in blas._POOL_RUNNERS.items()})
+    blas.gemm(rng.standard_normal((64, 64)), rng.standard_normal((64, 64)))  # on Numba's pool
+    blas.gemm(rng.standard_normal((64, 64)), rng.standard_normal((64, 64)).astype(np.float32))  # mixed: np.matmul
+    assert len(seen) >= 2 and set(seen) == {1}
     assert blas.openblas_threads() == 2
 
 
@@ -109,3 +117,56 @@ def test_a_forked_child_splits_products_on_threads_of_its_own(split_everything):
     with ctx.Pool(1) as pool:
         got = pool.apply_async(blas.gemm, (a, b)).get(timeout=60)
     np.testing.assert_allclose(got, a @ b, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- the blocks on Numba's pool
+
+
+def _both_paths(monkeypatch, a, b):
+    """gemm(a, b) with the blocks on Numba's pool, and with them on Python threads."""
+    on_pool = blas.gemm(a, b).copy()
+    monkeypatch.setattr(blas, "_POOL_RUNNERS", {})
+    on_threads = blas.gemm(a, b)
+    monkeypatch.undo()
+    return on_pool, on_threads
+
+
+def _transposed_copy(x):
+    """x's values in a view whose last two axes have BLAS's transposed layout."""
+    return np.swapaxes(np.ascontiguousarray(np.swapaxes(x, -1, -2)), -1, -2)
+
+
+@pytest.mark.skipif(not blas._POOL_RUNNERS, reason="NumPy's OpenBLAS has no 64-bit CBLAS symbols")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sa, sb", SHAPES)
+def test_pool_blocks_give_the_bits_of_numpys_blocks(split_everything, monkeypatch, dtype, sa, sb):
+    """Every layout the pool describes (plain, transposed a, transposed b, broadcast batches)
+    gives the bits np.matmul gives for the same blocks, and np.matmul's values."""
+    a, b = rng.standard_normal(sa).astype(dtype), rng.standard_normal(sb).astype(dtype)
+    for x, y in [(a, b), (_transposed_copy(a), b), (a, _transposed_copy(b))]:
+        out = np.empty(np.matmul(x, y).shape, dtype)
+        if min(out.shape[-2:]) > 1:  # (matrix-vector products go to np.matmul)
+            assert blas.blas_pool.plan(blas._blocks(x, y, out, 2)) is not None
+        on_pool, on_threads = _both_paths(monkeypatch, x, y)
+        np.testing.assert_array_equal(on_pool, on_threads)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(on_pool, np.matmul(x, y), rtol=tol, atol=tol)
+
+
+def test_pool_declines_what_blas_cannot_read(split_everything):
+    """Strides that are not one of BLAS's two layouts, an empty sum axis, mixed dtypes: np.matmul's path."""
+    a = rng.standard_normal((12, 30)).astype(np.float32)
+    b = rng.standard_normal((30, 40)).astype(np.float32)
+    every_other = a[:, ::2]                                      # (12, 15), no unit stride
+    assert blas.blas_pool.plan(blas._blocks(every_other, b[:15], np.empty((12, 40), np.float32), 2)) is None
+    np.testing.assert_allclose(blas.gemm(every_other, b[:15]), every_other @ b[:15], rtol=1e-5, atol=1e-5)
+    empty_k = blas.gemm(np.ones((12, 0), np.float32), np.ones((0, 40), np.float32))
+    assert empty_k.shape == (12, 40) and not empty_k.any()
+    np.testing.assert_allclose(blas.gemm(a, b.astype(np.float64)), a @ b.astype(np.float64), rtol=1e-5)
+
+
+def test_shapes_that_do_not_fit_are_named():
+    with pytest.raises(ValueError, match=r"\(4, 3\) and \(4, 5\)"):
+        blas.gemm(np.ones((4, 3)), np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"out should have shape \(4, 5\).*got \(4, 6\)"):
+        blas.gemm(np.ones((4, 3)), np.ones((3, 5)), out=np.empty((4, 6)))

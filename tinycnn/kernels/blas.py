@@ -6,8 +6,14 @@ keep spinning on the cores for a long while, unless OPENBLAS_THREAD_TIMEOUT was 
 before NumPy loaded (which a script importing NumPy first cannot do). In a CNN each
 product is followed by Numba kernels, which then find the cores taken. So `gemm` asks
 OpenBLAS for one thread, splits the product into one block per tinycnn thread and runs
-the blocks side by side (NumPy releases the GIL inside a product). The OpenBLAS setting
-is restored after each call: the user's own NumPy products keep theirs.
+the blocks side by side. The OpenBLAS setting is restored after each call: the user's own
+NumPy products keep theirs.
+
+The blocks run on Numba's pool, the threads of tinycnn's kernels (kernels/blas_pool.py):
+run on threads of their own, they would share the cores with Numba's workers, which keep
+spinning for a while after each kernel. Products that pool cannot describe (other dtypes,
+other strides, another BLAS) run on a Python thread pool instead (NumPy releases the GIL
+inside a product).
 
 Axis letters: B batch (broadcast) axes, M rows of a, K the summed axis, N columns of b.
 """
@@ -23,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numba
 import numpy as np
 
-from tinycnn.kernels import reuse
+from tinycnn.kernels import blas_pool, reuse
 
 # A product below this many multiply-adds runs on the calling thread alone: handing a
 # block to another thread costs tens of microseconds.
@@ -36,18 +42,19 @@ _OPENBLAS_SYMBOLS = (("scipy_openblas_set_num_threads64_", "scipy_openblas_get_n
 
 
 def _openblas():
-    """(set, get) C functions of NumPy's bundled OpenBLAS, or None (another BLAS)."""
+    """(library, (set, get) C functions) of NumPy's bundled OpenBLAS, or (None, None) (another BLAS)."""
     libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")
     for path in sorted(glob.glob(libs)):
         lib = ctypes.CDLL(path)
         for setter, getter in _OPENBLAS_SYMBOLS:
             if hasattr(lib, setter) and hasattr(lib, getter):
                 getattr(lib, getter).restype = ctypes.c_int
-                return getattr(lib, setter), getattr(lib, getter)
-    return None
+                return lib, (getattr(lib, setter), getattr(lib, getter))
+    return None, None
 
 
-OPENBLAS = _openblas()
+_LIBRARY, OPENBLAS = _openblas()
+_POOL_RUNNERS = blas_pool.load(_LIBRARY)  # {dtype: runner of a product's blocks on Numba's pool}
 
 
 def openblas_threads() -> int | None:
@@ -97,9 +104,11 @@ def _workers() -> ThreadPoolExecutor:
 
 
 def _after_fork_in_child():
-    """A forked child has none of the parent's threads: a fresh pool and lock on first use."""
+    """A forked child has none of the parent's threads: a fresh pool and lock on first use,
+    and no blocks on Numba's pool (GNU OpenMP waits forever for the parent's workers)."""
     global _pool, _lock, _inside
     _pool, _lock, _inside = None, threading.Lock(), 0
+    _POOL_RUNNERS.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -130,18 +139,36 @@ def _blocks(a, b, out, parts: int) -> list:
     return [(a[..., lo:hi, :], b, out[..., lo:hi, :]) for lo, hi in zip(edges, edges[1:])]
 
 
+def _on_numba_pool(a, b, out, blocks) -> bool:
+    """Run the blocks on Numba's pool if `blas_pool` can describe them; whether it did."""
+    runner = _POOL_RUNNERS.get(out.dtype)
+    if runner is None or a.dtype != out.dtype or b.dtype != out.dtype:
+        return False
+    table = blas_pool.plan(blocks)
+    if table is None:
+        return False
+    runner(*table)
+    return True
+
+
 def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """np.matmul(a, b, out=out) for a: (B..., M, K), b: (B..., K, N) (2-D or more, batch
     axes broadcast), computed on tinycnn's threads with OpenBLAS at one thread each."""
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"gemm: expected a (..., M, K) and b (..., K, N), got shapes {a.shape} and {b.shape}")
+    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
     if out is None:
-        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
         out = reuse.empty(shape, np.result_type(a, b))
+    elif out.shape != shape:
+        raise ValueError(f"gemm: out should have shape {shape} for a {a.shape} @ b {b.shape}, got {out.shape}")
     macs = out.size * a.shape[-1]
     parts = min(numba.get_num_threads(), max(1, macs // SPLIT_MIN_MACS))
     with _openblas_single_threaded():
         if parts == 1:
             return np.matmul(a, b, out=out)
         blocks = [block for block in _blocks(a, b, out, parts) if block[2].size]
+        if _on_numba_pool(a, b, out, blocks):
+            return out
         pending = [_workers().submit(np.matmul, *block[:2], out=block[2]) for block in blocks[1:]]
         try:
             np.matmul(*blocks[0][:2], out=blocks[0][2])
