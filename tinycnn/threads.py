@@ -1,11 +1,11 @@
 """How many CPU threads tinycnn computes with, as `torch.set_num_threads` /
 `torch.get_num_threads`.
 
-tinycnn's work runs on one set of n threads: the Numba kernels (im2col, depthwise,
-BatchNorm, pooling) on Numba's pool, and the matrix products split into n blocks,
-each on one OpenBLAS thread (`tinycnn.kernels.blas`). n defaults to the number of
-cores; `set_num_threads(n)` changes it, and so does the environment variable
-TINYCNN_NUM_THREADS when tinycnn is imported:
+tinycnn's work runs on one set of n threads, Numba's pool: the Numba kernels (im2col,
+depthwise, BatchNorm, pooling), and the matrix products split into n blocks, each an
+OpenBLAS call at one thread made from one of the pool's workers (`tinycnn.kernels.blas`).
+n defaults to the number of cores; `set_num_threads(n)` changes it, and so does the
+environment variable TINYCNN_NUM_THREADS when tinycnn is imported:
 
     TINYCNN_NUM_THREADS=1 python train.py
     >>> tinycnn.set_num_threads(1)
