@@ -16,7 +16,6 @@ the caller then uses np.matmul, as for other dtypes and another BLAS.
 from __future__ import annotations
 
 import ctypes
-import itertools
 
 import numpy as np
 from numba import njit, prange
@@ -86,29 +85,31 @@ def _rows(a, b, out):
     if ldc < max(1, N) or out.strides[-2] % out.itemsize:
         return None
     batch = out.shape[:-2]
-    a_b = np.broadcast_to(a, batch + a.shape[-2:]) if batch else a
-    b_b = np.broadcast_to(b, batch + b.shape[-2:]) if batch else b
-    rows = []
-    for index in itertools.product(*(range(n) for n in batch)):
-        rows.append((la[0], lb[0], M, N, K, la[1], lb[1], ldc, _address(a_b, index), _address(b_b, index),
-                     _address(out, index)))
+    addresses = [_addresses(np.broadcast_to(x, batch + x.shape[-2:]), batch) for x in (a, b, out)]
+    rows = np.empty((addresses[0].size, 11), np.int64)
+    rows[:, :8] = (la[0], lb[0], M, N, K, la[1], lb[1], ldc)
+    rows[:, 8], rows[:, 9], rows[:, 10] = addresses
     return rows
 
 
-def _address(x: np.ndarray, index: tuple) -> int:
-    """The address of x[index] (index over the batch axes; strides may be 0 or negative)."""
-    return x.ctypes.data + sum(i * s for i, s in zip(index, x.strides))
+def _addresses(x: np.ndarray, batch: tuple) -> np.ndarray:
+    """(prod(batch),) int64: the address of each matrix x[index], the batch axes in C order
+    (strides may be 0 or negative)."""
+    offsets = np.zeros(batch, np.int64)
+    for axis, (n, stride) in enumerate(zip(batch, x.strides)):
+        offsets += (np.arange(n, dtype=np.int64) * stride).reshape((n,) + (1,) * (len(batch) - axis - 1))
+    return x.ctypes.data + offsets.reshape(-1)
 
 
 def plan(blocks: list):
     """(table, block_starts) for [(a, b, out)] blocks of one dtype, or None."""
-    table, starts = [], [0]
+    tables = []
     for a, b, out in blocks:
         if min(a.shape[-2:] + b.shape[-1:]) == 0 or min(out.shape[-2:]) == 1:  # (np.matmul: gemv)
             return None
         rows = _rows(a, b, out)
         if rows is None:
             return None
-        table.extend(rows)
-        starts.append(len(table))
-    return np.array(table, np.int64).reshape(-1, 11), np.array(starts, np.int64)
+        tables.append(rows)
+    starts = np.concatenate(([0], np.cumsum([len(t) for t in tables]))).astype(np.int64)
+    return np.concatenate(tables), starts
