@@ -42,26 +42,46 @@ def test_kernels_match_numpy_references(dtype):
         np.testing.assert_allclose(a, b_, rtol=tol, atol=tol)
 
 
-def test_affine_pass_gives_the_same_bits_on_any_thread_count():
-    """The forward's affine pass runs in parallel over samples (on an array large enough for
-    `launch` to use every thread): 1 and 2 threads write the same bits, and match the reference."""
+def _every_batch_norm_kernel(x, g, scale, offset):
+    """Every output of the BatchNorm kernels on x, g (N, C, M): the affine pass, with a clamp,
+    training forward (output, mean, var), its backward with and without a ReLU6 gate, and the
+    eval backward."""
+    out, mean, var = K.batch_norm_train_forward(x, scale, offset, 1e-5)
+    gated, _, _ = K.batch_norm_train_forward(x, scale, offset, 1e-5, (0.0, 6.0))
+    inv_std = 1 / np.sqrt(var + 1e-5)
+    return (K.batch_norm_affine(x, scale, offset), K.batch_norm_affine(x, scale, offset, (0.0, 6.0)), out, mean, var,
+            *K.batch_norm_backward(x, g, mean, inv_std, scale),
+            *K.batch_norm_backward(x, g, mean, inv_std, scale, gated, (0.0, 6.0)),
+            *K.batch_norm_eval_backward(x, g, mean, inv_std, scale))
+
+
+def test_batch_norm_kernels_give_the_same_bits_on_any_thread_count():
+    """The affine passes run in parallel over samples and the reductions over PARTS fixed runs of
+    samples (on arrays large enough for `launch` to use every thread; 19 samples: runs of 1 and 2):
+    1 and 2 threads give the same bits, and match the references."""
     from tinycnn.kernels.launch import SERIAL_BELOW
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(7, 5, SERIAL_BELOW // 32 + 3)).astype(np.float32)  # more than SERIAL_BELOW values
+    x = rng.normal(size=(19, 5, SERIAL_BELOW // 64 + 3)).astype(np.float32)  # more than SERIAL_BELOW values
+    g = rng.normal(size=x.shape).astype(np.float32)
     scale, offset = rng.normal(size=5).astype(np.float32), rng.normal(size=5).astype(np.float32)
     before = tinycnn.get_num_threads()
     results = []
     try:
         for threads in (1, 2):
             tinycnn.set_num_threads(threads)
-            results.append((K.batch_norm_affine(x, scale, offset), K.batch_norm_affine(x, scale, offset, (0.0, 6.0)),
-                            K.batch_norm_train_forward(x, scale, offset, 1e-5)[0]))
+            results.append(_every_batch_norm_kernel(x, g, scale, offset))
     finally:
         tinycnn.set_num_threads(before)
     for one, two in zip(*results):
         assert np.array_equal(one, two)
-    np.testing.assert_allclose(results[0][0], K.batch_norm_affine_reference(x, scale, offset), rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(results[0][1], np.clip(results[0][0], 0.0, 6.0))
+    affine, clamped, out, mean, var, dx, dgamma, dbeta = results[0][:8]
+    np.testing.assert_allclose(affine, K.batch_norm_affine_reference(x, scale, offset), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(clamped, np.clip(affine, 0.0, 6.0))
+    for got, want in zip((out, mean, var), K.batch_norm_train_forward_reference(x, scale, offset, 1e-5)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    want = K.batch_norm_backward_reference(x, g, mean, 1 / np.sqrt(var + 1e-5), scale)
+    for got, ref in zip((dx, dgamma, dbeta), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3)
 
 
 def test_float32_variance_is_accurate_with_a_large_mean():

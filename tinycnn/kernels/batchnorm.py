@@ -10,12 +10,13 @@ Statistics are accumulated in float64 around a sample value of each channel
 (the "shifted data" algorithm), so float32 inputs with a large mean lose no
 precision in the variance.
 
-The reductions and the backward's pass are serial: they are memory-bound, and
-`parallel=True` made them slower after OpenBLAS's products (MobileNetV2's
-training step). The forward's affine pass is parallel over samples: a serial
-pass between two parallel convolutions lets Numba's idle threads fall asleep,
-and the next convolution waits for them to wake. Each output value is computed
-alone, so the bits are the same on any thread count. Large outputs are
+Every kernel is parallel. The elementwise passes split the samples among the
+threads, each output value computed alone; the reductions sum PARTS fixed runs
+of samples apart and add the runs' sums in order: the same bits on any thread
+count. A serial pass between two parallel convolutions would also let Numba's
+idle threads fall asleep, and the next convolution would wait for them to wake.
+(Before all parallel work shared one pool, parallel reductions made MobileNetV2's
+step slower; now they make every network's faster.) Large outputs are
 allocated by NumPy in the public wrappers, not inside Numba: NumPy asks the
 kernel for transparent huge pages, Numba's allocator does not, and the page
 faults of a fresh array would cost more than the kernel. The figures: docs/PERFORMANCE.md.
@@ -29,9 +30,10 @@ from tinycnn.kernels.launch import launch
 
 # reassociation lets LLVM vectorise the reductions; NaN/inf semantics are kept
 _FASTMATH = {"reassoc", "contract"}
+PARTS = 16  # runs of samples the reductions sum apart (fixed: the same bits on any thread count)
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _channel_sums(x, y, x_shift, y_shift, gate=None, lo=0.0, hi=0.0, open_top=False):
     """Per channel c, over the (N, M) axes, in float64:
         sum(y - y_shift)  and  sum((y - y_shift) * (x - x_shift)).
@@ -41,31 +43,44 @@ def _channel_sums(x, y, x_shift, y_shift, gate=None, lo=0.0, hi=0.0, open_top=Fa
     gate (N, C, M): the output of a fused activation clamping to [lo, hi] (open_top: hi is
     inf); y counts only where the clamp passes a gradient (`epilogue.passes`). None: y counts
     everywhere (Numba compiles the two cases apart).
+    The samples are summed in PARTS fixed runs, in parallel, and the runs' sums added in order:
+    the same bits on any thread count.
     """
     n_batch, n_chan, m = x.shape
-    s = np.zeros(n_chan, np.float64)
-    sxy = np.zeros(n_chan, np.float64)
-    for n in range(n_batch):
-        for c in range(n_chan):
-            kx, ky = x_shift[c], y_shift[c]
-            a = 0.0
-            b = 0.0
-            for i in range(m):
-                v = y[n, c, i] if gate is None else y[n, c, i] * passes(gate[n, c, i], lo, hi, open_top)
-                d = np.float64(v) - ky
-                a += d
-                b += d * (np.float64(x[n, c, i]) - kx)
-            s[c] += a
-            sxy[c] += b
-    return s, sxy
+    parts = min(PARTS, n_batch)
+    s = np.zeros((parts, n_chan), np.float64)  # (parts, C) each run's sums
+    sxy = np.zeros((parts, n_chan), np.float64)
+    for part in prange(parts):
+        for n in range(part * n_batch // parts, (part + 1) * n_batch // parts):
+            for c in range(n_chan):
+                kx, ky = x_shift[c], y_shift[c]
+                a = 0.0
+                b = 0.0
+                for i in range(m):
+                    v = y[n, c, i] if gate is None else y[n, c, i] * passes(gate[n, c, i], lo, hi, open_top)
+                    d = np.float64(v) - ky
+                    a += d
+                    b += d * (np.float64(x[n, c, i]) - kx)
+                s[part, c] += a
+                sxy[part, c] += b
+    return _in_order(s), _in_order(sxy)
 
 
-@njit(cache=True)
+@njit(inline="always")
+def _in_order(parts):
+    """parts (P, C) summed over P, first to last (no reassociation: fixed bits)."""
+    total = parts[0].copy()
+    for k in range(1, parts.shape[0]):
+        total += parts[k]
+    return total
+
+
+@njit(cache=True, parallel=True)
 def _affine3(x, y, scale_x, scale_y, offset, out, gate=None, lo=0.0, hi=0.0, open_top=False):
     """out[n, c, i] = x[n, c, i] * scale_x[c] + y[n, c, i] * scale_y[c] + offset[c], with y
     gated as in `_channel_sums`."""
     n_batch, n_chan, m = x.shape
-    for n in range(n_batch):
+    for n in prange(n_batch):
         for c in range(n_chan):
             a, b, o = scale_x[c], scale_y[c], offset[c]
             for i in range(m):
@@ -103,7 +118,7 @@ def batch_norm_train_forward(x, weight, bias, eps, clamp_range=None):
     """
     count = x.shape[0] * x.shape[2]
     shift = x[0, :, 0].astype(np.float64)  # (C,) a sample value per channel
-    s, ss = _channel_sums(x, x, shift, shift)  # sum(x - shift), sum((x - shift)^2)
+    s, ss = launch(_channel_sums, x.size, x, x, shift, shift)  # sum(x - shift), sum((x - shift)^2)
     mu = s / count
     mean = shift + mu
     var = np.maximum(ss / count - mu * mu, 0.0)
@@ -147,7 +162,7 @@ def batch_norm_eval_backward(x, grad, mean, inv_std, scale):
     Returns dx = grad * scale (N, C, M), dweight = sum(grad * x_hat) and
     dbias = sum(grad) (C,) float64, with x_hat = (x - mean) * inv_std.
     """
-    dbias, sum_g_xc = _channel_sums(x, grad, mean.astype(np.float64), np.zeros(x.shape[1]))
+    dbias, sum_g_xc = launch(_channel_sums, x.size, x, grad, mean.astype(np.float64), np.zeros(x.shape[1]))
     dx = reuse.empty_like(x)
     launch(_affine, x.size, grad, scale, np.zeros_like(scale), dx, *_bounds(None, x.dtype))
     return dx, sum_g_xc * inv_std, dbias
@@ -178,13 +193,13 @@ def batch_norm_backward(x, grad, mean, inv_std, weight, out=None, clamp_range=No
     """
     count = x.shape[0] * x.shape[2]
     gate = (out, *_bounds(clamp_range, x.dtype), clamp_range[1] == np.inf) if clamp_range is not None else ()
-    dbeta, sum_g_xc = _channel_sums(x, grad, mean, np.zeros_like(mean), *gate)  # sum(grad), sum(grad * (x - mean))
+    dbeta, sum_g_xc = launch(_channel_sums, x.size, x, grad, mean, np.zeros_like(mean), *gate)  # sum(grad), sum(grad * (x - mean))
     dgamma = sum_g_xc * inv_std
     k = weight * inv_std
     a = -k * inv_std * dgamma / count
     b = -k * dbeta / count - a * mean
     dx = reuse.empty_like(x)
-    _affine3(x, grad, a.astype(x.dtype), k.astype(x.dtype), b.astype(x.dtype), dx, *gate)
+    launch(_affine3, x.size, x, grad, a.astype(x.dtype), k.astype(x.dtype), b.astype(x.dtype), dx, *gate)
     return dx, dgamma, dbeta
 
 
