@@ -102,12 +102,14 @@ def _accumulate(planes, first, w, o, taps, P, acc):
             w10, w11, w12 = w[o + 1, c, a, 0], w[o + 1, c, a, 1], w[o + 1, c, a, 2]
             w20, w21, w22 = w[o + 2, c, a, 0], w[o + 2, c, a, 1], w[o + 2, c, a, 2]
             w30, w31, w32 = w[o + 3, c, a, 0], w[o + 3, c, a, 1], w[o + 3, c, a, 2]
+            # y + w0*u + w1*v + w2*t, from y: three fused multiply-adds (contract); `y += (w0*u
+            # + w1*v + w2*t)` would sum the products first, with a multiply and an add of their own
             for p in range(L):
                 u, v, t = s0[p], s1[p], s2[p]
-                y0[p] += w00 * u + w01 * v + w02 * t
-                y1[p] += w10 * u + w11 * v + w12 * t
-                y2[p] += w20 * u + w21 * v + w22 * t
-                y3[p] += w30 * u + w31 * v + w32 * t
+                y0[p] = y0[p] + w00 * u + w01 * v + w02 * t
+                y1[p] = y1[p] + w10 * u + w11 * v + w12 * t
+                y2[p] = y2[p] + w20 * u + w21 * v + w22 * t
+                y3[p] = y3[p] + w30 * u + w31 * v + w32 * t
 
 
 @njit(inline="always", fastmath={"contract"})
