@@ -71,31 +71,26 @@ def depthwise_backward_weight_reference(grad, x, geometry: ConvGeometry):
     return gw
 
 
-# The kernels copy each input plane into a zero-bordered buffer xp of
-# (H + 2ph) x (W + 2pw) pixels, stored flat with row length Wp = W + 2pw, so
-# that the inner loops need no bounds checks.
+# The kernels copy each input plane into a zero-bordered buffer xp of (H + 2ph) x (W + 2pw) pixels,
+# stored flat with row length Wp = W + 2pw, so that the inner loops need no bounds checks.
 #
 # Stride 1 (`_forward_phases`, `_backward_stride1`) uses the padded-width layout of
-# kernels/direct_conv.py: a "wide" output of rows of Wp pixels (the last
-# Wp - Wo of each row thrown away), so that output pixel p reads
-# xp[p + a*dh*Wp + b*dw] for tap (a, b) -- every tap is ONE contiguous loop,
-# which LLVM vectorises. Small maps would make short loops, so k images of a
-# channel are stacked into one tall buffer (each with its own padding rows).
-# The input gradient is gathered, not scattered: the gradient plane, with
-# zero margins, is read at p - a*dh*Wp - b*dw (a correlation with the
-# flipped kernel), so it has the same loop.
-# Stride 2 forward (`_forward_phases`, which serves stride 1 too): output pixel (i, j) reads
-# every other row and column, which no shift of one plane gives; split into its 4 phase planes
-# xp[2u + r, 2v + s], tap (a, b) reads phase (a*dh % 2, b*dw % 2) shifted by
-# (a*dh // 2, b*dw // 2): a contiguous loop again (the direct kernels' formula (4)). Other
-# strides, and the backward at stride 2, go plane by plane, row by row.
-# Work is split into n_chunks contiguous ranges of tasks (planes or stacks),
-# each with its own buffers (and, for the weight gradient, its own partial sums).
+# kernels/direct_conv.py: a "wide" output of rows of Wp pixels (the last Wp - Wo of each row thrown
+# away), so that output pixel p reads xp[p + a*dh*Wp + b*dw] for tap (a, b) -- every tap is ONE
+# contiguous loop, which LLVM vectorises. Small maps would make short loops, so k images of a
+# channel are stacked into one tall buffer (each with its own padding rows). The input gradient is
+# gathered, not scattered: the gradient plane, with zero margins, is read at p - a*dh*Wp - b*dw (a
+# correlation with the flipped kernel), so it has the same loop.
+# Stride 2 forward (`_forward_phases`, which serves stride 1 too): output pixel (i, j) reads every
+# other row and column, which no shift of one plane gives; split into its 4 phase planes xp[2u + r,
+# 2v + s], tap (a, b) reads phase (a*dh % 2, b*dw % 2) shifted by (a*dh // 2, b*dw // 2): a
+# contiguous loop again (the direct kernels' formula (4)). Other strides, and the backward at stride
+# 2, go plane by plane, row by row. Work is split into n_chunks contiguous ranges of tasks (planes
+# or stacks), each with its own buffers (and, for the weight gradient, its own partial sums).
 #
-# Every inner loop indexes a slice (a view) with its own loop counter:
-# `src = xp[off : off + L]; ... src[k]`, not `xp[k + off]`. Numba wraps negative
-# indices around, and LLVM cannot prove k + off >= 0, so that check stayed in
-# the loop and stopped it from being vectorised (docs/PERFORMANCE.md).
+# Every inner loop indexes a slice (a view) with its own loop counter: `src = xp[off : off + L]; ...
+# src[k]`, not `xp[k + off]`. Numba wraps negative indices around, and LLVM cannot prove k + off >=
+# 0, so that check stayed in the loop and stopped it from being vectorised (docs/PERFORMANCE.md).
 # Planes go into and out of the buffers as 2-D slice copies for the same reason.
 
 # Stride 1 and 2: images are stacked until a buffer holds this many pixels, so that small maps make
@@ -118,6 +113,21 @@ def _add_tap(dst, src, w0):
     """dst[p] += w0 * src[p] for p < src.size: one tap over the wide output."""
     for p in range(src.size):
         dst[p] += w0 * src[p]
+
+
+@njit(cache=True, inline="always")
+def _add_3taps(dst, s0, s1, s2, w):
+    """dst[p] += w[0] * s0[p], then w[1] * s1[p], then w[2] * s2[p]: three `_add_tap`s in one pass."""
+    w0, w1, w2 = w[0], w[1], w[2]
+    for p in range(dst.size):
+        dst[p] = dst[p] + w0 * s0[p] + w1 * s1[p] + w2 * s2[p]
+
+
+@njit(inline="always")
+def _tap(xp, taps, a, b, plane, L):
+    """The L values of the stacked phase planes xp (each `plane` long) that tap (a, b) reads."""
+    off = taps[a, b, 0] * plane + taps[a, b, 1]
+    return xp[off : off + L]
 
 
 @njit(cache=True, inline="always")
@@ -165,9 +175,13 @@ def _forward_phases(x, weight, out, taps, sh, sw, ph, pw, k, S, T, n_chunks, bia
             for o in range(c * m, c * m + m):
                 wide[:] = 0
                 for a in range(kh):
-                    for b in range(kw):
-                        off = taps[a, b, 0] * k * S * T + taps[a, b, 1]
-                        _add_tap(wide, xp[off : off + L], weight[o, a, b])
+                    b = 0
+                    while b + 3 <= kw:  # three taps a pass: one load and store of `wide` per 3 multiply-adds
+                        _add_3taps(wide, _tap(xp, taps, a, b, k * S * T, L), _tap(xp, taps, a, b + 1, k * S * T, L),
+                                   _tap(xp, taps, a, b + 2, k * S * T, L), weight[o, a, b : b + 3])
+                        b += 3
+                    for b in range(b, kw):
+                        _add_tap(wide, _tap(xp, taps, a, b, k * S * T, L), weight[o, a, b])
                 for s in range(count):
                     for i in range(Ho):
                         store(wide[(s * S + i) * T : (s * S + i) * T + Wo], out[g * k + s, o, i], bias[o], lo, hi)
