@@ -84,6 +84,14 @@ def test_batch_norm_kernels_give_the_same_bits_on_any_thread_count():
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3)
 
 
+def test_eval_backward_of_an_empty_batch_gives_zero_parameter_gradients():
+    x = np.zeros((0, 3, 4), np.float32)
+    dx, dweight, dbias = K.batch_norm_eval_backward(x, x, np.zeros(3), np.ones(3), np.ones(3, np.float32))
+    assert dx.shape == (0, 3, 4)
+    np.testing.assert_array_equal(dweight, np.zeros(3))
+    np.testing.assert_array_equal(dbias, np.zeros(3))
+
+
 def test_float32_variance_is_accurate_with_a_large_mean():
     # sum(x^2) - sum(x)^2 in float32 would lose every digit here; the shifted algorithm does not
     x = np.random.default_rng(2).normal(1e4, 1e-2, (64, 2, 50)).astype(np.float32)

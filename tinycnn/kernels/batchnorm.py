@@ -47,7 +47,7 @@ def _channel_sums(x, y, x_shift, y_shift, gate=None, lo=0.0, hi=0.0, open_top=Fa
     the same bits on any thread count.
     """
     n_batch, n_chan, m = x.shape
-    parts = min(PARTS, n_batch)
+    parts = max(1, min(PARTS, n_batch))  # one (empty) run for an empty batch: zero sums
     s = np.zeros((parts, n_chan), np.float64)  # (parts, C) each run's sums
     sxy = np.zeros((parts, n_chan), np.float64)
     for part in prange(parts):
@@ -68,7 +68,7 @@ def _channel_sums(x, y, x_shift, y_shift, gate=None, lo=0.0, hi=0.0, open_top=Fa
 
 @njit(inline="always")
 def _in_order(parts):
-    """parts (P, C) summed over P, first to last (no reassociation: fixed bits)."""
+    """parts (P, C) summed over P, first to last: one order, whatever the thread count."""
     total = parts[0].copy()
     for k in range(1, parts.shape[0]):
         total += parts[k]
