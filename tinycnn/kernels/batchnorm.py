@@ -63,16 +63,7 @@ def _channel_sums(x, y, x_shift, y_shift, gate=None, lo=0.0, hi=0.0, open_top=Fa
                     b += d * (np.float64(x[n, c, i]) - kx)
                 s[part, c] += a
                 sxy[part, c] += b
-    return _in_order(s), _in_order(sxy)
-
-
-@njit(inline="always")
-def _in_order(parts):
-    """parts (P, C) summed over P, first to last: one order, whatever the thread count."""
-    total = parts[0].copy()
-    for k in range(1, parts.shape[0]):
-        total += parts[k]
-    return total
+    return s.sum(axis=0), sxy.sum(axis=0)  # the runs' sums, first to last
 
 
 @njit(cache=True, parallel=True)

@@ -123,7 +123,7 @@ def _add_3taps(dst, s0, s1, s2, w):
         dst[p] = dst[p] + w0 * s0[p] + w1 * s1[p] + w2 * s2[p]
 
 
-@njit(inline="always")
+@njit(cache=True, inline="always")
 def _tap(xp, taps, a, b, plane, L):
     """The L values of the stacked phase planes xp (each `plane` long) that tap (a, b) reads."""
     off = taps[a, b, 0] * plane + taps[a, b, 1]
@@ -164,9 +164,10 @@ def _forward_phases(x, weight, out, taps, sh, sw, ph, pw, k, S, T, n_chunks, bia
     Ho, Wo = out.shape[2], out.shape[3]
     stacks = -(-N // k)
     L = ((k - 1) * S + Ho) * T  # the wide output of a stack, whole rows
+    plane = k * S * T  # one phase plane of a stack, flat
     for t in prange(n_chunks):
-        xp = np.zeros(P * k * S * T + T, dtype=x.dtype)  # the phase planes of k images (+ slack)
-        planes = xp[: P * k * S * T].reshape(P, k, S, T)
+        xp = np.zeros(P * plane + T, dtype=x.dtype)  # the phase planes of k images (+ slack)
+        planes = xp[: P * plane].reshape(P, k, S, T)
         wide = np.empty(L, dtype=x.dtype)
         for task in range(t * stacks * C // n_chunks, (t + 1) * stacks * C // n_chunks):
             g, c = task // C, task % C
@@ -175,13 +176,11 @@ def _forward_phases(x, weight, out, taps, sh, sw, ph, pw, k, S, T, n_chunks, bia
             for o in range(c * m, c * m + m):
                 wide[:] = 0
                 for a in range(kh):
-                    b = 0
-                    while b + 3 <= kw:  # three taps a pass: one load and store of `wide` per 3 multiply-adds
-                        _add_3taps(wide, _tap(xp, taps, a, b, k * S * T, L), _tap(xp, taps, a, b + 1, k * S * T, L),
-                                   _tap(xp, taps, a, b + 2, k * S * T, L), weight[o, a, b : b + 3])
-                        b += 3
-                    for b in range(b, kw):
-                        _add_tap(wide, _tap(xp, taps, a, b, k * S * T, L), weight[o, a, b])
+                    for b in range(0, kw - 2, 3):  # three taps a pass: one load and store of `wide` per 3 multiply-adds
+                        _add_3taps(wide, _tap(xp, taps, a, b, plane, L), _tap(xp, taps, a, b + 1, plane, L),
+                                   _tap(xp, taps, a, b + 2, plane, L), weight[o, a, b : b + 3])
+                    for b in range(kw - kw % 3, kw):
+                        _add_tap(wide, _tap(xp, taps, a, b, plane, L), weight[o, a, b])
                 for s in range(count):
                     for i in range(Ho):
                         store(wide[(s * S + i) * T : (s * S + i) * T + Wo], out[g * k + s, o, i], bias[o], lo, hi)
