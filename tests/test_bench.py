@@ -59,6 +59,7 @@ def test_models_runs_each_library_in_its_own_clean_process(capsys, monkeypatch):
         cells = rows[label][3:]
         assert float(cells[1]) > 0 and float(cells[5]) > 0
     assert "Ratios tinycnn / PyTorch" in out
+    assert "the ratios round by round" in out and "tinycnn (numpy first) / tinycnn (tinycnn first)" in out
 
 
 def test_models_without_torch_says_so(capsys, monkeypatch):
@@ -170,3 +171,19 @@ def test_torch_twin_computes_the_same_logits(name):
         theirs = tmodel(torch.from_numpy(x)).numpy()
     scale = np.abs(theirs).max()
     np.testing.assert_allclose(ours / scale, theirs / scale, atol=1e-5)
+
+
+def test_round_ratios_pair_the_calls_of_each_round(capsys):
+    """The spread table divides the two workers' times round by round, not median by median."""
+    from tinycnn.bench.models import print_spread, round_ratios
+
+    rounds = {("numpy-first", "train"): [1.0, 2.0, 4.0, 8.0, 16.0], ("tinycnn-first", "train"): [1.0, 1.0, 2.0, 4.0, 8.0],
+              ("numpy-first", "infer"): [3.0, 3.0, 3.0, 3.0, 3.0], ("tinycnn-first", "infer"): [1.0, 2.0, 3.0, 4.0, 6.0]}
+    r = {"rounds": rounds}
+    assert round_ratios(r, "numpy-first", "tinycnn-first", "train") == "2.00 (2.00-2.00)"
+    assert round_ratios(r, "numpy-first", "tinycnn-first", "infer") == "1.00 (0.75-1.50)"
+    print_spread("resnet20", r)  # without PyTorch's worker: the import orders only
+    out = capsys.readouterr().out
+    assert "median (quartiles) of 5 rounds" in out
+    assert "tinycnn (numpy first) / tinycnn (tinycnn first)  2.00 (2.00-2.00)  1.00 (0.75-1.50)" in out
+    assert "PyTorch" not in out

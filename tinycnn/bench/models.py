@@ -17,6 +17,11 @@ For each model (batch --batch, float32, 32x32 inputs), fresh workers:
   weights), the timed calls interleaved across the workers (one call in one worker at a time, each
   after `gc.collect()` and a 0.25 s pause in its worker), after one warm-up call each;
 - the ratio tinycnn/PyTorch for both import orders and the images per second;
+- how far the ratios move from round to round (a round times every worker once, back to back):
+  the median and quartiles of each round's ratio, and of numpy first / tinycnn first, the
+  import orders compared. On a busy machine two identical workers' medians can differ by more
+  than the 5% the import orders are held to; where the quartiles of numpy first / tinycnn first
+  include 1, the run does not tell the two orders apart;
 - the achieved GFLOP/s, 2 * MACs * batch * (3 for training, 1 for inference) / time, where MACs
   come from `tinycnn.summary` (convolutions and linear layers only), as a share of the machine's
   NumPy float32 matmul rate (a 2048x2048 GEMM, measured in a clean numpy-first worker);
@@ -39,7 +44,7 @@ import tinycnn
 import tinycnn.models
 from tinycnn.bench.table import print_table
 from tinycnn.bench.worker import is_speed_var
-from tinycnn.bench.workers import LABELS, Worker, WorkerError, interleaved
+from tinycnn.bench.workers import LABELS, Worker, WorkerError, interleaved_samples
 from tinycnn.nn.utils.fusion import fuse
 
 MODELS = {  # benchmark name -> registered model
@@ -155,14 +160,16 @@ def matmul_rate(threads: int, clock: str) -> float:
 
 
 def time_model(name: str, batch: int, repeats: int, threads: int, variants, clock: str = "wall") -> dict:
-    """{"macs": per image, "workers": each variant's start report, "times": {(variant, phase):
-    median seconds}} of model `name`, one fresh worker per variant, the calls interleaved."""
+    """{"macs": per image, "workers": each variant's start report, "rounds": {(variant, phase):
+    seconds of each round}, "times": their medians} of model `name`, one fresh worker per
+    variant, the calls interleaved."""
     with contextlib.ExitStack() as stack:
         workers = {v: stack.enter_context(Worker(v, threads)) for v in variants}
         macs = [w.request("setup", model=name, batch=batch)["macs"] for w in workers.values()][0]
-        medians = interleaved(workers, ("train", "infer"), repeats, clock)
-        return {"macs": macs, "workers": {v: w.info for v, w in workers.items()},
-                "times": {key: m["seconds"] for key, m in medians.items()}}
+        samples = interleaved_samples(workers, ("train", "infer"), repeats, clock)
+        rounds = {key: [a["seconds"] for a in answers] for key, answers in samples.items()}
+        return {"macs": macs, "workers": {v: w.info for v, w in workers.items()}, "rounds": rounds,
+                "times": {key: float(np.median(t)) for key, t in rounds.items()}}
 
 
 # ---------------------------------------------------------------- the report
@@ -202,6 +209,27 @@ def print_model(name: str, r: dict, batch: int, gemm: float):
                       f"and inference (eval, no_grad); ratio = tinycnn / PyTorch")
 
 
+def round_ratios(r: dict, a: str, b: str, phase: str) -> str:
+    """Worker a's time over worker b's in each round (the two calls lie seconds apart): their
+    median and quartiles, as "median (q1-q3)". Two medians differ by more than the machine's
+    noise only where these quartiles leave out 1 (or the ratio compared)."""
+    q1, med, q3 = np.percentile(np.divide(r["rounds"][a, phase], r["rounds"][b, phase]), [25, 50, 75])
+    return f"{med:.2f} ({q1:.2f}-{q3:.2f})"
+
+
+def print_spread(name: str, r: dict):
+    """How far each ratio of `print_model` moves from round to round, and the import orders
+    compared round by round."""
+    pairs = [("numpy-first", "tinycnn-first")]
+    if ("torch", "train") in r["rounds"]:
+        pairs = [(v, "torch") for v in TINYCNN_VARIANTS] + pairs
+    rows = [[f"{LABELS[a]} / {LABELS[b]}", *(round_ratios(r, a, b, phase) for phase in ("train", "infer"))]
+            for a, b in pairs]
+    print_table(["ratio per round", "train", "infer"], rows,
+                f"{name}: the ratios round by round, median (quartiles) of {len(r['rounds']['numpy-first', 'train'])} "
+                "rounds; each round times every worker once, back to back")
+
+
 def print_header(args, gemm: float, torch_note: str):
     removed = sorted(name for name in os.environ if is_speed_var(name))
     print(f"tinycnn bench models: batch {args.batch}, float32, 3x32x32, {args.threads} threads, "
@@ -233,6 +261,7 @@ def run(args) -> int:
                 print(worker_line(info), flush=True)
             print(flush=True)
             print_model(name, r, args.batch, gemm)
+            print_spread(name, r)
     except WorkerError as e:
         print(f"tinycnn bench models: {e}", file=sys.stderr)
         return 1

@@ -117,15 +117,23 @@ class Worker:
         self.close()
 
 
-def interleaved(workers: dict, phases, repeats: int, clock: str = "wall") -> dict:
-    """{(key, phase): {quantity: median}} over `repeats` rounds after a warm-up round; in each round
-    every worker of `workers` ({key: Worker}) times each phase once, one call at a time, so that a
-    change in the machine's load hits every library alike. The quantities: "seconds" and those a
-    step times itself."""
+def interleaved_samples(workers: dict, phases, repeats: int, clock: str = "wall") -> dict:
+    """{(key, phase): [answer of each round]} over `repeats` rounds after a warm-up round; in each
+    round every worker of `workers` ({key: Worker}) times each phase once, one call at a time, so
+    that a change in the machine's load hits every library alike and the calls of one round lie
+    close in time (their ratios pair them). An answer: {"seconds": ..., and what a step times
+    itself}."""
     samples = {(key, phase): [] for phase in phases for key in workers}  # A B C train, then A B C infer
     for round_ in range(1 + repeats):
         for key, phase in samples:
             answer = workers[key].request("time", phase=phase, clock=clock)
             if round_:
                 samples[key, phase].append(answer)
+    return samples
+
+
+def interleaved(workers: dict, phases, repeats: int, clock: str = "wall") -> dict:
+    """{(key, phase): {quantity: median}} of `interleaved_samples`' rounds. The quantities:
+    "seconds" and those a step times itself."""
+    samples = interleaved_samples(workers, phases, repeats, clock)
     return {key: {q: float(np.median([a[q] for a in answers])) for q in answers[0]} for key, answers in samples.items()}
