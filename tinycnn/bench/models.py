@@ -211,8 +211,8 @@ def print_model(name: str, r: dict, batch: int, gemm: float):
 
 def round_ratios(r: dict, a: str, b: str, phase: str) -> str:
     """Worker a's time over worker b's in each round (the two calls lie seconds apart): their
-    median and quartiles, as "median (q1-q3)". Two medians differ by more than the machine's
-    noise only where these quartiles leave out 1 (or the ratio compared)."""
+    median and quartiles, as "median (q1-q3)". Where the quartiles of a / b include 1, the run
+    does not tell the two workers' times apart."""
     q1, med, q3 = np.percentile(np.divide(r["rounds"][a, phase], r["rounds"][b, phase]), [25, 50, 75])
     return f"{med:.2f} ({q1:.2f}-{q3:.2f})"
 

@@ -15,8 +15,7 @@ threads, each output value computed alone; the reductions sum PARTS fixed runs
 of samples apart and add the runs' sums in order: the same bits on any thread
 count. A serial pass between two parallel convolutions would also let Numba's
 idle threads fall asleep, and the next convolution would wait for them to wake.
-(Before all parallel work shared one pool, parallel reductions made MobileNetV2's
-step slower; now they make every network's faster.) Large outputs are
+Large outputs are
 allocated by NumPy in the public wrappers, not inside Numba: NumPy asks the
 kernel for transparent huge pages, Numba's allocator does not, and the page
 faults of a fresh array would cost more than the kernel. The figures: docs/PERFORMANCE.md.

@@ -102,8 +102,8 @@ MIN_STACK = 256
 @njit(cache=True, inline="always")
 def _add_taps(dst, src, off, step, w, L):
     """dst[p] += sum_b w[b] * src[off + b*step + p] for p < L: the taps of one kernel row
-    (step < 0: the flipped taps of the input gradient). One loop per tap: not slower than 3 taps
-    per loop here, and simpler (docs/PERFORMANCE.md)."""
+    (step < 0: the flipped taps of the input gradient). One loop per tap: in the input gradient,
+    three taps a loop were not faster (docs/PERFORMANCE.md); the forward's are (`_add_3taps`)."""
     for b in range(w.shape[0]):
         _add_tap(dst, src[off + b * step : off + b * step + L], w[b])
 
