@@ -12,10 +12,11 @@ at p + a*dh*Wp + b*dw, the same shift for every p:
 
     out[n, o, p] = sum_{c, a, b} w[o, c, a, b] * xp[n, c, p + a*dh*Wp + b*dw]      (1)
 
-For each (c, a) that is one long, contiguous loop over p, which the compiler
-turns into vector instructions. One pass of the loop serves 4 output
-channels and the 3 taps of a kernel row: each input value loaded feeds 4
-multiply-adds, each output value stored sums 3.
+For each (c, a, b) that is one contiguous run of p, a vector load. The forward
+takes the flat positions a tile at a time (kernels/register_tile.py: 64 float32
+in four 512-bit registers with AVX-512) and sums (1) for 4 output channels over
+every input channel and kernel row with the 4 tiles of sums in registers: each
+input tile loaded feeds 4 multiply-adds, each sum is stored once.
 
 Small images would make short loops and mostly junk (an 8x8 image padded to
 10x10 computes 100 positions for 64), so a plane holds a grid of ky x kx
@@ -27,8 +28,9 @@ ph rows (pw columns) past its image, which are those zeros; what lies beyond
 is read only by junk outputs. (1) and (2) below hold as they are, Wp being
 the width of the whole plane. `padded_width_layout` puts a plane's images side
 by side, in one row of the grid (ky = 1): 8x8 images, 13 a plane, 118 wide,
-944 positions computed for 832 outputs (on a 4 x 4 grid, 1296 for 1024; each
-image with its own padding, 100 for 64).
+942 positions reach the last output, 832 of them outputs (on a 4 x 4 grid, 1296
+for 1024; each image with its own padding, 100 for 64), rounded up to whole
+tiles: 944 or 960.
 
 The weight gradient reads (1) the other way round, with the output gradient
 g in the padded-width layout and zeros in its junk entries:
@@ -70,6 +72,7 @@ with them. kernels/direct_layout.py holds the layout and the stacking; `Direct`
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels import register_tile as tile
 from tinycnn.kernels.direct_layout import stack_channel
 from tinycnn.kernels.epilogue import store
 from tinycnn.kernels.geometry import ConvGeometry
@@ -87,29 +90,41 @@ def _shifted(planes, first, tap, L):
     return planes[first + tap[0], tap[1] : tap[1] + L]
 
 
-@njit(inline="always", fastmath={"contract"})
+@njit(inline="always")
 def _accumulate(planes, first, w, o, taps, P, acc):
-    """acc (BLOCK, L) += (1) for output channels o .. o + 3 from the Cg input channels whose
-    phase planes start at row `first` of planes (rows, Hq*Wq)."""
+    """acc (BLOCK, L) = (1) for output channels o .. o + 3 from the Cg input channels whose
+    phase planes start at row `first` of planes (rows, Hq*Wq); L a whole number of tiles.
+    Each tile of positions sums over all (c, a) in registers (4 tiles, one per channel)."""
     Cg, kh, L = w.shape[1], w.shape[2], acc.shape[1]
-    y0, y1, y2, y3 = acc[0], acc[1], acc[2], acc[3]
-    for c in range(Cg):
-        for a in range(kh):
-            s0 = _shifted(planes, first + c * P, taps[a, 0], L)  # tap (a, 0), shifted plane  (L,)
-            s1 = _shifted(planes, first + c * P, taps[a, 1], L)  # tap (a, 1)
-            s2 = _shifted(planes, first + c * P, taps[a, 2], L)  # tap (a, 2)
-            w00, w01, w02 = w[o, c, a, 0], w[o, c, a, 1], w[o, c, a, 2]
-            w10, w11, w12 = w[o + 1, c, a, 0], w[o + 1, c, a, 1], w[o + 1, c, a, 2]
-            w20, w21, w22 = w[o + 2, c, a, 0], w[o + 2, c, a, 1], w[o + 2, c, a, 2]
-            w30, w31, w32 = w[o + 3, c, a, 0], w[o + 3, c, a, 1], w[o + 3, c, a, 2]
-            # y + w0*u + w1*v + w2*t, from y: three fused multiply-adds (contract); `y += (w0*u
-            # + w1*v + w2*t)` would sum the products first, with a multiply and an add of their own
-            for p in range(L):
-                u, v, t = s0[p], s1[p], s2[p]
-                y0[p] = y0[p] + w00 * u + w01 * v + w02 * t
-                y1[p] = y1[p] + w10 * u + w11 * v + w12 * t
-                y2[p] = y2[p] + w20 * u + w21 * v + w22 * t
-                y3[p] = y3[p] + w30 * u + w31 * v + w32 * t
+    for p in range(0, L, tile.lanes(acc[0])):
+        y0, y1, y2, y3 = tile.zeros(acc[0]), tile.zeros(acc[0]), tile.zeros(acc[0]), tile.zeros(acc[0])
+        for c in range(Cg):
+            for a in range(kh):
+                u = _shifted_tile(planes, first + c * P, taps[a, 0], p)  # tap (a, 0), positions p..
+                v = _shifted_tile(planes, first + c * P, taps[a, 1], p)  # tap (a, 1)
+                t = _shifted_tile(planes, first + c * P, taps[a, 2], p)  # tap (a, 2)
+                y0 = _tap_row(y0, w[o, c, a], u, v, t)
+                y1 = _tap_row(y1, w[o + 1, c, a], u, v, t)
+                y2 = _tap_row(y2, w[o + 2, c, a], u, v, t)
+                y3 = _tap_row(y3, w[o + 3, c, a], u, v, t)
+        tile.store(acc[0], p, y0)
+        tile.store(acc[1], p, y1)
+        tile.store(acc[2], p, y2)
+        tile.store(acc[3], p, y3)
+
+
+@njit(inline="always")
+def _shifted_tile(planes, first, tap, p):
+    """The tile of input values tap = (phase, offset) reads for flat outputs p, p + 1, ... of a
+    plane whose channel's phase planes start at row `first` of planes (rows, Hq*Wq)."""
+    return tile.load(planes[first + tap[0]], tap[1] + p)
+
+
+@njit(inline="always")
+def _tap_row(y, wr, u, v, t):
+    """y + wr[0]*u + wr[1]*v + wr[2]*t, one kernel row's three taps: three fused multiply-adds
+    chained on y, in this order (the same sums, the same bits, whatever the tile width)."""
+    return tile.fma(wr[2], t, tile.fma(wr[1], v, tile.fma(wr[0], u, y)))
 
 
 @njit(inline="always", fastmath={"contract"})
@@ -149,7 +164,6 @@ def _forward(x, w, out, k, kx, S, T, Wq, Hq, L, taps, top, left, sh, sw, per_gro
         acc = np.empty((BLOCK, L), dtype=out.dtype)  # 4 flat output planes, padded width
         for b in range(b0, b1):
             o = b * BLOCK
-            acc[:] = 0
             _accumulate(planes, (o // per_group * Cg - c_lo) * P, w, o, taps, P, acc)
             _store_block(acc, out, m, o, k, kx, S, T, Wq, bias, lo, hi)
 

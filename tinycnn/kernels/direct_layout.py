@@ -11,8 +11,11 @@ import numpy as np
 from numba import njit
 
 from tinycnn.kernels.geometry import ConvGeometry, phase_range, phase_taps
+from tinycnn.kernels.register_tile import lanes_of
 
-VECTOR = 16  # the flat length is rounded up to whole vectors: no scalar tail loop
+# The flat length is rounded up to whole register tiles of float32 (a float64 tile is half as
+# long): the forward computes tile by tile, with no tail loop.
+VECTOR = lanes_of(4)
 MIN_FLAT = 1024  # images are stacked until a plane holds this many positions
 
 
@@ -24,7 +27,7 @@ class Layout(NamedTuple):
     padding included): at stride 1 S = H + ph, T = W + pw, Wq = kx*T + pw (neighbours share
     their padding); at stride 2 slots of (4) and Wq = kx*T. Its output pixel (i, j) lies at flat position
     (sy*S + i)*Wq + sx*T + j. L: flat positions computed per plane (the last valid output,
-    rounded up to whole vectors); Hq: rows of a plane, enough for every read.
+    rounded up to whole tiles, VECTOR); Hq: rows of a plane, enough for every read.
     """
 
     kx: int
