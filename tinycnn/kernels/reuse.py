@@ -15,6 +15,7 @@ of it, and a weak reference to it puts the block back on its free list.
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 import weakref
@@ -63,7 +64,7 @@ def empty(shape, dtype) -> np.ndarray:
     """np.empty(shape, dtype), in reused memory when it is large (contents undefined)."""
     dtype = np.dtype(dtype)
     shape = tuple(int(n) for n in (shape if isinstance(shape, tuple | list) else (shape,)))
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize  # math.prod: np.prod would build an array from the tuple first
     if nbytes < MIN_BYTES:
         return np.empty(shape, dtype=dtype)
     block = _block(nbytes)
