@@ -83,3 +83,43 @@ def test_wrong_arguments_are_typing_errors():
         load_2d(np.zeros((4, 64), dtype=np.float32))
     with pytest.raises(TypingError, match="two equal tiles"):
         mixed(np.zeros(64, dtype=np.float32), np.zeros(64, dtype=np.float64))
+
+
+_BOTH_KERNELS = """
+import sys
+import numpy as np
+from tinycnn.kernels import register_tile
+from tinycnn.kernels.direct_path import Direct
+from tinycnn.kernels.geometry import ConvGeometry
+rng = np.random.default_rng(0)
+outs = {"avx512": np.array(register_tile.AVX512)}
+for i, (shape, c_out, stride, dtype) in enumerate([((3, 5, 9, 11), 6, 1, np.float32), ((2, 4, 16, 16), 8, 2, np.float32),
+                                                   ((13, 3, 8, 8), 4, 1, np.float32), ((2, 3, 7, 6), 5, 1, np.float64)]):
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((c_out, shape[1], 3, 3)).astype(dtype)
+    outs[str(i)] = Direct().forward(x, w, ConvGeometry(3, 3, stride, stride, 1, 1), 1)
+np.savez(sys.argv[1], **outs)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not tile.AVX512, reason="this CPU has no AVX-512: its kernel is the streaming one, tested throughout")
+def test_the_streaming_kernel_without_avx512_gives_the_tiles_bits(tmp_path):
+    """Without AVX-512 the direct forward streams its sums through memory (`_accumulate_rows`);
+    compiled here for this CPU less AVX-512 (NUMBA_CPU_FEATURES, in a process of its own), it must
+    give the bits of the tile kernel this process runs: the same sums, in the same order."""
+    import os
+    import subprocess
+    import sys
+
+    import llvmlite.binding as llvm
+
+    features = ",".join(("-" + f[1:]) if f.startswith("+avx512") else f
+                        for f in llvm.get_host_cpu_features().flatten().split(","))
+    env = dict(os.environ, NUMBA_CPU_FEATURES=features, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    for path, extra in (("rows.npz", env), ("tiles.npz", dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba2")))):
+        subprocess.run([sys.executable, "-c", _BOTH_KERNELS, str(tmp_path / path)], env=extra, check=True)
+    rows, tiles = np.load(tmp_path / "rows.npz"), np.load(tmp_path / "tiles.npz")
+    assert not rows["avx512"] and tiles["avx512"]
+    for key in ("0", "1", "2", "3"):
+        np.testing.assert_array_equal(rows[key], tiles[key])

@@ -12,11 +12,14 @@ at p + a*dh*Wp + b*dw, the same shift for every p:
 
     out[n, o, p] = sum_{c, a, b} w[o, c, a, b] * xp[n, c, p + a*dh*Wp + b*dw]      (1)
 
-For each (c, a, b) that is one contiguous run of p, a vector load. The forward
-takes the flat positions a tile at a time (kernels/register_tile.py: 64 float32
-in four 512-bit registers with AVX-512) and sums (1) for 4 output channels over
-every input channel and kernel row with the 4 tiles of sums in registers: each
-input tile loaded feeds 4 multiply-adds, each sum is stored once.
+For each (c, a, b) that is one contiguous run of p, which vector instructions
+load. With AVX-512 the forward takes the flat positions a tile at a time
+(kernels/register_tile.py: 64 float32 in four 512-bit registers) and sums (1) for
+4 output channels over every input channel and kernel row with the 4 tiles of
+sums in registers (`_accumulate_tiles`): each input tile loaded feeds 4
+multiply-adds, each sum is stored once. Elsewhere one pass over all p per (c, a)
+serves 4 output channels and a kernel row's 3 taps, the sums loaded and stored
+in each pass (`_accumulate_rows`).
 
 Small images would make short loops and mostly junk (an 8x8 image padded to
 10x10 computes 100 positions for 64), so a plane holds a grid of ky x kx
@@ -91,7 +94,7 @@ def _shifted(planes, first, tap, L):
 
 
 @njit(inline="always")
-def _accumulate(planes, first, w, o, taps, P, acc):
+def _accumulate_tiles(planes, first, w, o, taps, P, acc):
     """acc (BLOCK, L) = (1) for output channels o .. o + 3 from the Cg input channels whose
     phase planes start at row `first` of planes (rows, Hq*Wq); L a whole number of tiles.
     Each tile of positions sums over all (c, a) in registers (4 tiles, one per channel)."""
@@ -111,6 +114,36 @@ def _accumulate(planes, first, w, o, taps, P, acc):
         tile.store(acc[1], p, y1)
         tile.store(acc[2], p, y2)
         tile.store(acc[3], p, y3)
+
+
+@njit(inline="always", fastmath={"contract"})
+def _accumulate_rows(planes, first, w, o, taps, P, acc):
+    """`_accumulate_tiles`, a kernel row at a time: one pass over all L positions per (c, a),
+    the 4 output channels' sums loaded and stored in each pass (the same sums, the same bits)."""
+    Cg, kh, L = w.shape[1], w.shape[2], acc.shape[1]
+    acc[:] = 0
+    y0, y1, y2, y3 = acc[0], acc[1], acc[2], acc[3]
+    for c in range(Cg):
+        for a in range(kh):
+            s0 = _shifted(planes, first + c * P, taps[a, 0], L)  # tap (a, 0), shifted plane  (L,)
+            s1 = _shifted(planes, first + c * P, taps[a, 1], L)  # tap (a, 1)
+            s2 = _shifted(planes, first + c * P, taps[a, 2], L)  # tap (a, 2)
+            w00, w01, w02 = w[o, c, a, 0], w[o, c, a, 1], w[o, c, a, 2]
+            w10, w11, w12 = w[o + 1, c, a, 0], w[o + 1, c, a, 1], w[o + 1, c, a, 2]
+            w20, w21, w22 = w[o + 2, c, a, 0], w[o + 2, c, a, 1], w[o + 2, c, a, 2]
+            w30, w31, w32 = w[o + 3, c, a, 0], w[o + 3, c, a, 1], w[o + 3, c, a, 2]
+            # y + w0*u + w1*v + w2*t, from y: three fused multiply-adds (contract), as `_tap_row`
+            for p in range(L):
+                u, v, t = s0[p], s1[p], s2[p]
+                y0[p] = y0[p] + w00 * u + w01 * v + w02 * t
+                y1[p] = y1[p] + w10 * u + w11 * v + w12 * t
+                y2[p] = y2[p] + w20 * u + w21 * v + w22 * t
+                y3[p] = y3[p] + w30 * u + w31 * v + w32 * t
+
+
+# Tiles keep 16 registers of sums busy with AVX-512; the 8 a tile fills with AVX2 wait on their
+# chains of multiply-adds, and the streaming kernel is the faster there (docs/PERFORMANCE.md).
+_accumulate = _accumulate_tiles if tile.AVX512 else _accumulate_rows
 
 
 @njit(inline="always")

@@ -19,14 +19,25 @@ A tile is TILE_BYTES wide: four 512-bit registers on a CPU with AVX-512 (32 of t
 elsewhere (two AVX2 registers of 16, four NEON registers of 32).
 """
 import llvmlite.binding as llvm
+import numba
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, models, register_model
 
-llvm.initialize_native_target()
-TILE_BYTES = 256 if llvm.get_host_cpu_features().get("avx512f", False) else 64
+
+def _compiles_for_avx512() -> bool:
+    """Whether Numba compiles with AVX-512: with this CPU's features, unless NUMBA_CPU_FEATURES
+    gives others (as Numba does; NUMBA_CPU_NAME alone keeps this CPU's features)."""
+    if numba.config.CPU_FEATURES:
+        return "+avx512f" in numba.config.CPU_FEATURES.split(",")
+    llvm.initialize_native_target()
+    return bool(llvm.get_host_cpu_features().get("avx512f", False))
+
+
+AVX512 = _compiles_for_avx512()
+TILE_BYTES = 256 if AVX512 else 64
 
 
 def lanes_of(itemsize: int) -> int:
