@@ -23,6 +23,11 @@ def _shifted_copy(a, i, out):
 
 
 @njit
+def _load_first(a):
+    return tile.load(a, 0)
+
+
+@njit
 def _zeros_into(out):
     tile.store(out, 0, tile.zeros(out))
 
@@ -83,6 +88,8 @@ def test_wrong_arguments_are_typing_errors():
         load_2d(np.zeros((4, 64), dtype=np.float32))
     with pytest.raises(TypingError, match="two equal tiles"):
         mixed(np.zeros(64, dtype=np.float32), np.zeros(64, dtype=np.float64))
+    with pytest.raises(TypingError, match="contiguous array"):
+        _load_first(np.zeros(256, dtype=np.float32)[::2])
 
 
 _BOTH_KERNELS = """

@@ -16,7 +16,8 @@ No bounds are checked: the caller keeps i + lanes(a) <= a.size.
 
 A tile is TILE_BYTES wide: four 512-bit registers on a CPU with AVX-512 (32 of them, so that
 4 tiles of accumulators, their inputs and the broadcast weights fit), one 512-bit width
-elsewhere (two AVX2 registers of 16, four NEON registers of 32).
+elsewhere (two AVX2 registers of 16, four NEON registers of 32). The direct convolution's
+forward sums in tiles only with AVX-512 (`AVX512`; kernels/direct_conv.py says why).
 """
 import llvmlite.binding as llvm
 import numba
@@ -66,6 +67,14 @@ def _tile_type(array_type):
     return Tile(array_type.dtype, lanes_of(array_type.dtype.bitwidth // 8))
 
 
+def _contiguous_tile_type(array_type):
+    """The tile of a 1-D array that load and store address entry by entry (layout 'C')."""
+    tile = _tile_type(array_type)
+    if array_type.layout != "C":
+        raise TypingError(f"register_tile: expected a contiguous array (layout 'C'), got {array_type}")
+    return tile
+
+
 def _address(context, builder, array_type, array, i, vector_type):
     """Pointer to a[i] as a pointer to a tile (a's entries are contiguous)."""
     data = context.make_array(array_type)(context, builder, array).data
@@ -97,7 +106,7 @@ def zeros(typingctx, a):
 @intrinsic
 def load(typingctx, a, i):
     """a[i : i + lanes] as a tile."""
-    tile = _tile_type(a)
+    tile = _contiguous_tile_type(a)
 
     def codegen(context, builder, sig, args):
         vector_type = context.get_value_type(tile)
@@ -110,7 +119,7 @@ def load(typingctx, a, i):
 @intrinsic
 def store(typingctx, a, i, y):
     """a[i : i + lanes] = y."""
-    if _tile_type(a) != y:
+    if _contiguous_tile_type(a) != y:
         raise TypingError(f"register_tile.store: a tile {y} into an array of {a.dtype}")
 
     def codegen(context, builder, sig, args):
