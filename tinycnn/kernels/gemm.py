@@ -6,9 +6,10 @@ in, Ho x Wo out, P = N*Ho*Wo output pixels (the columns of im2col's matrix).
 """
 import numpy as np
 
-from tinycnn.kernels import reuse
-from tinycnn.kernels.conv_path import ConvPath
+from tinycnn.kernels import pointwise_tiles, reuse
 from tinycnn.kernels.blas import gemm
+from tinycnn.kernels.conv_path import ConvPath
+from tinycnn.kernels.epilogue import epilogue
 from tinycnn.kernels.im2col import col2im
 
 # ---------------------------------------------------------------- scratch memory
@@ -88,10 +89,13 @@ BATCHED_WEIGHT_GRAD_MIN_PIXELS = 64
 class Pointwise(ConvPath):
     """The pointwise path of the convolution (`ops.conv` picks it): a 1x1 kernel at stride 1
     without padding needs no im2col, since x[n] is already a (C, H*W) matrix: out[n] = W @ x[n],
-    one GEMM per image (per group) written straight into the (N, C_out, H, W) output."""
+    one GEMM per image (per group) written straight into the (N, C_out, H, W) output; with
+    AVX-512 and whole tiles of pixels, summed in register tiles instead (kernels/pointwise_tiles.py)."""
 
     name = "pointwise"
-    why = "a 1x1 kernel, stride 1, no padding: x[n] is already a (C, H*W) matrix, one GEMM per image, no copies"
+    why = ("a 1x1 kernel, stride 1, no padding: x[n] is already a (C, H*W) matrix, one GEMM per image "
+           "(or register tiles with AVX-512), no copies")
+    fuses_epilogue = True  # forward(..., bias=, clamp=): in the tiles' stores, else one pass after the GEMMs
 
     def cannot(self, x_shape, weight_shape, geometry, groups):
         """Why this path cannot compute the layer (None: it can)."""
@@ -111,18 +115,23 @@ class Pointwise(ConvPath):
             return None
         return f"{H}x{W} images, below {POINTWISE_MIN_PIXELS} pixels: N tiny GEMMs cost more than one"
 
-    def forward(self, x, weight, geometry, groups):
-        """x: (N, C, H, W); weight: (C_out, C/G, 1, 1) -> (N, C_out, H, W)."""
+    def forward(self, x, weight, geometry, groups, bias=None, clamp=None):
+        """x: (N, C, H, W); weight: (C_out, C/G, 1, 1) -> (N, C_out, H, W), plus bias (C_out,)
+        and clamped to clamp = (lo, hi) if given."""
         N, C, H, W = x.shape
         C_out, Cg, G = weight.shape[0], weight.shape[1], groups
+        if pointwise_tiles.fits(x.shape, x.dtype, groups):
+            return pointwise_tiles.pointwise_tiles(x, weight.reshape(C_out, C), bias, clamp)
         out = gemm(weight.reshape(G, C_out // G, Cg),                       # (G, C_out/G, C/G)
                    x.reshape(N, G, Cg, H * W))                              # (N, G, C/G, H*W)
-        return out.reshape(N, C_out, H, W)                                   # (N, G, C_out/G, H*W) -> (N, C_out, H, W)
+        return epilogue(out.reshape(N, C_out, H, W), bias, clamp)           # (N, G, C_out/G, H*W) -> (N, C_out, H, W)
 
     def grad_input(self, grad, weight, x_shape, geometry, groups):
         """grad: (N, C_out, H, W) -> (N, C, H, W) = x_shape."""
         N, C_out, H, W = grad.shape
         G, Cg = groups, weight.shape[1]
+        if pointwise_tiles.fits(grad.shape, grad.dtype, groups):  # a 1x1 convolution with the transposed weight
+            return pointwise_tiles.pointwise_tiles(grad, weight.reshape(C_out, Cg).T)
         w = weight.reshape(G, C_out // G, Cg)                                # (G, C_out/G, C/G)
         g = grad.reshape(N, G, C_out // G, H * W)                            # (N, G, C_out/G, H*W)
         return gemm(w.transpose(0, 2, 1), g).reshape(x_shape)                # (N, G, C/G, H*W) -> (N, C, H, W)

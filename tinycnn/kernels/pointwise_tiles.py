@@ -1,0 +1,81 @@
+"""A 1x1 convolution summed in register tiles, for CPUs with AVX-512.
+
+Axis letters: N images, C input channels, O output channels, P = H*W pixels.
+
+    out[n, o, p] = sum_c w[o, c] * x[n, c, p]
+
+The pointwise path's per-image GEMMs (`Pointwise`, kernels/gemm.py) hand these skinny products
+to NumPy's BLAS, which packs both operands first and, on a CPU it does not know, runs narrower
+kernels than the CPU has. Here a task is one image and 4 output channels; for each tile of
+pixels (kernels/register_tile.py: 64 float32 with AVX-512) the 4 sums run over all C input
+channels in registers: each x tile loaded feeds 4 multiply-adds, nothing is packed, and each
+sum is stored once, with the bias and the clamp of a fused activation (the eval fast path).
+The sums run over c in order, one rounding each (fma). The input gradient of a 1x1
+convolution is a 1x1 convolution of the gradient with the transposed weight: the same kernel.
+
+Only where the tiles fit (`fits`): AVX-512, no groups, a whole number of tiles of pixels per
+image (32x32, 16x16 and 8x8 images; 4x4 ones stay with the GEMMs).
+"""
+import numpy as np
+from numba import njit, prange
+
+from tinycnn.kernels import register_tile as tile
+from tinycnn.kernels import reuse
+from tinycnn.kernels.epilogue import store, store_args
+from tinycnn.kernels.launch import launch
+
+BLOCK = 4  # output channels a task sums at once (4 tiles of sums: 16 registers with AVX-512)
+
+
+def fits(x_shape, dtype, groups) -> bool:
+    """Whether `pointwise_tiles` computes a 1x1 convolution of x (N, C, H, W) of dtype."""
+    dtype = np.dtype(dtype)
+    P = x_shape[2] * x_shape[3]
+    return (tile.AVX512 and groups == 1 and dtype in (np.float32, np.float64) and P > 0
+            and P % tile.lanes_of(dtype.itemsize) == 0)
+
+
+def pointwise_tiles(x, weight, bias=None, clamp=None):
+    """x: (N, C, H, W); weight: (O, C) -> (N, O, H, W), plus bias (O,), clamped to clamp =
+    (lo, hi) if given. Only where `fits`."""
+    N, C, H, W = x.shape
+    O = weight.shape[0]
+    w = np.zeros((-(-O // BLOCK) * BLOCK, C), dtype=x.dtype)  # whole blocks of output channels, zeros past O
+    w[:O] = weight
+    out = reuse.empty((N, O, H, W), x.dtype)
+    launch(_pointwise, out.size * C, np.ascontiguousarray(x).reshape(N, C, H * W), w,
+           out.reshape(N, O, H * W), *store_args(bias, clamp, O, x.dtype))
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _pointwise(x, w, out, bias, lo, hi):
+    """out (N, O, P) = w (O rounded up to BLOCK, C) @ x[n] (C, P) for every n, + bias, clamped
+    to [lo, hi]; P a whole number of tiles."""
+    N, C, P = x.shape
+    blocks = w.shape[0] // BLOCK
+    for task in prange(N * blocks):
+        n, o = task // blocks, task % blocks * BLOCK
+        for p in range(0, P, tile.lanes(out[0, 0])):
+            y0, y1, y2, y3 = tile.zeros(out[0, 0]), tile.zeros(out[0, 0]), tile.zeros(out[0, 0]), tile.zeros(out[0, 0])
+            for c in range(C):
+                u = tile.load(x[n, c], p)                                   # pixels p.. of channel c
+                y0 = tile.fma(w[o, c], u, y0)
+                y1 = tile.fma(w[o + 1, c], u, y1)
+                y2 = tile.fma(w[o + 2, c], u, y2)
+                y3 = tile.fma(w[o + 3, c], u, y3)
+            _store_tile(out, n, o, p, y0, bias, lo, hi)
+            _store_tile(out, n, o + 1, p, y1, bias, lo, hi)
+            _store_tile(out, n, o + 2, p, y2, bias, lo, hi)
+            _store_tile(out, n, o + 3, p, y3, bias, lo, hi)
+
+
+@njit(inline="always", fastmath={"contract"})
+def _store_tile(out, n, o, p, y, bias, lo, hi):
+    """out[n, o, p : p + lanes] = y + bias[o], clamped to [lo, hi]; nothing for a padding
+    channel o >= O."""
+    if o < out.shape[1]:
+        row = out[n, o]
+        tile.store(row, p, y)
+        end = p + tile.lanes(row)
+        store(row[p:end], row[p:end], bias[o], lo, hi)  # in L1: the tile was just written
