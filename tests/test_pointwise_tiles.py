@@ -18,15 +18,18 @@ from conv_helpers import naive_conv2d, rng
 needs_tiles = pytest.mark.skipif(not register_tile.AVX512, reason="no AVX-512: 1x1 convolutions stay with the GEMMs")
 ONE_BY_ONE = ConvGeometry(1, 1, 1, 1, 0, 0)
 
-# (x shape, output channels): 8x8 and 16x16 images are whole tiles of float32 and float64 pixels;
+# (x shape, output channels): 8x8 and 16x16 images are whole tiles of float32 and float64 pixels,
 # 7 and 5 output channels are no whole blocks of 4; batch 1
-CASES = [((2, 5, 8, 8), 7), ((1, 3, 16, 16), 4), ((3, 12, 8, 8), 5), ((2, 1, 8, 16), 9)]
+# 4x4 images: 64 // 16 (float32) or 32 // 16 (float64) images share a tile
+CASES = [((2, 5, 8, 8), 7), ((1, 3, 16, 16), 4), ((3, 12, 8, 8), 5), ((2, 1, 8, 16), 9), ((8, 6, 4, 4), 10)]
 
 
 def test_fits_only_whole_tiles_of_pixels_without_groups():
     lanes32 = register_tile.lanes_of(4)
     assert pointwise_tiles.fits((2, 8, 8, 8), np.float32, 1) == register_tile.AVX512
-    assert not pointwise_tiles.fits((2, 8, 4, 4), np.float32, 1)   # 16 pixels an image
+    assert pointwise_tiles.fits((8, 8, 4, 4), np.float32, 1) == register_tile.AVX512  # 4 images a tile
+    assert not pointwise_tiles.fits((6, 8, 4, 4), np.float32, 1)   # the batch no multiple of 4
+    assert not pointwise_tiles.fits((8, 8, 3, 3), np.float32, 1)   # 9 pixels: neither
     assert not pointwise_tiles.fits((2, 8, 8, 8), np.float32, 2)   # groups
     assert not pointwise_tiles.fits((2, 8, 8, 8), np.float16, 1)
     assert not pointwise_tiles.fits((2, 8, 0, 8), np.float32, 1)
@@ -62,8 +65,9 @@ def test_the_path_takes_the_tiles_and_agrees_with_the_gemms():
 
 
 @needs_tiles
-def test_gradcheck_through_the_tiles():
-    x = Tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)
+@pytest.mark.parametrize("xs", [(2, 3, 8, 8), (4, 3, 4, 4)])  # whole tiles an image; 2 images a tile
+def test_gradcheck_through_the_tiles(xs):
+    x = Tensor(rng.standard_normal(xs), requires_grad=True)
     w = Tensor(rng.standard_normal((5, 3, 1, 1)), requires_grad=True)
     b = Tensor(rng.standard_normal(5), requires_grad=True)
     y = F.conv2d(x, w, b)

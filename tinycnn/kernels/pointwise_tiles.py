@@ -13,8 +13,10 @@ sum is stored once, with the bias and the clamp of a fused activation (the eval 
 The sums run over c in order, one rounding each (fma). The input gradient of a 1x1
 convolution is a 1x1 convolution of the gradient with the transposed weight: the same kernel.
 
-Only where the tiles fit (`fits`): AVX-512, no groups, a whole number of tiles of pixels per
-image (32x32, 16x16 and 8x8 images; 4x4 ones stay with the GEMMs).
+Only where the tiles fit (`fits`): AVX-512, no groups, and either a whole number of tiles of
+pixels an image (32x32, 16x16, 8x8 images) or a tile of whole images: 4x4 images are copied four
+side by side first (each channel's 4 planes one run of 64 pixels), and the output back; the
+batch a multiple of the images a tile.
 """
 import numpy as np
 from numba import njit, prange
@@ -27,24 +29,43 @@ from tinycnn.kernels.launch import launch
 BLOCK = 4  # output channels a task sums at once (4 tiles of sums: 16 registers with AVX-512)
 
 
+def _images_a_tile(P, dtype) -> int:
+    """Images of P pixels that share a tile: 1 where each image is whole tiles, 0 where neither fits."""
+    lanes = tile.lanes_of(np.dtype(dtype).itemsize)
+    return 1 if P % lanes == 0 else (lanes // P if lanes % P == 0 else 0)
+
+
 def fits(x_shape, dtype, groups) -> bool:
     """Whether `pointwise_tiles` computes a 1x1 convolution of x (N, C, H, W) of dtype."""
-    dtype = np.dtype(dtype)
-    P = x_shape[2] * x_shape[3]
-    return (tile.AVX512 and groups == 1 and dtype in (np.float32, np.float64) and P > 0
-            and P % tile.lanes_of(dtype.itemsize) == 0)
+    dtype, (N, _, H, W) = np.dtype(dtype), x_shape
+    if not (tile.AVX512 and groups == 1 and dtype in (np.float32, np.float64) and H * W > 0):
+        return False
+    k = _images_a_tile(H * W, dtype)
+    return k > 0 and N % k == 0
 
 
 def pointwise_tiles(x, weight, bias=None, clamp=None):
     """x: (N, C, H, W); weight: (O, C) -> (N, O, H, W), plus bias (O,), clamped to clamp =
     (lo, hi) if given. Only where `fits`."""
     N, C, H, W = x.shape
-    O = weight.shape[0]
+    O, P = weight.shape[0], H * W
+    k = _images_a_tile(P, x.dtype)
     w = np.zeros((-(-O // BLOCK) * BLOCK, C), dtype=x.dtype)  # whole blocks of output channels, zeros past O
     w[:O] = weight
-    out = reuse.empty((N, O, H, W), x.dtype)
-    launch(_pointwise, out.size * C, np.ascontiguousarray(x).reshape(N, C, H * W), w,
-           out.reshape(N, O, H * W), *store_args(bias, clamp, O, x.dtype))
+    x = np.ascontiguousarray(x)
+    if k > 1:  # k images side by side: each channel's k planes one run of k*P pixels
+        x = _copy(x.reshape(N // k, k, C, P).transpose(0, 2, 1, 3))            # (N/k, C, k, P)
+    out = reuse.empty((N // k, O, k * P), x.dtype)
+    launch(_pointwise, out.size * C, x.reshape(N // k, C, k * P), w, out, *store_args(bias, clamp, O, x.dtype))
+    if k > 1:  # back to one image after another
+        out = _copy(out.reshape(N // k, O, k, P).transpose(0, 2, 1, 3))        # (N/k, k, O, P)
+    return out.reshape(N, O, H, W)
+
+
+def _copy(view):
+    """A contiguous copy of the view, in reused memory."""
+    out = reuse.empty(view.shape, view.dtype)
+    out[...] = view
     return out
 
 
