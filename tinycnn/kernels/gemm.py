@@ -90,7 +90,8 @@ class Pointwise(ConvPath):
     """The pointwise path of the convolution (`ops.conv` picks it): a 1x1 kernel at stride 1
     without padding needs no im2col, since x[n] is already a (C, H*W) matrix: out[n] = W @ x[n],
     one GEMM per image (per group) written straight into the (N, C_out, H, W) output; with
-    AVX-512 and whole tiles of pixels, summed in register tiles instead (kernels/pointwise_tiles.py)."""
+    AVX-512 and no groups, summed in register tiles instead where the pixels fill whole tiles
+    (`pointwise_tiles.fits`: 8x8 images and larger, or 4x4 images four to a tile)."""
 
     name = "pointwise"
     why = ("a 1x1 kernel, stride 1, no padding: x[n] is already a (C, H*W) matrix, one GEMM per image "
