@@ -83,30 +83,55 @@ def stack_channel(x, m, c, dst, k, kx, S, T, Wq, top, left, sh, sw):
     plane m, flat, Wq wide: plane m holds images m*k .. m*k + k - 1 in rows of kx; row u, column
     v of slot (sy, sx) = divmod(n % k, kx) of phase plane r*sw + s holds
     x[n, c, sh*u + r - top, sw*v + s - left]; zeros everywhere else (padding, empty slots, and
-    the whole plane for a padding channel c >= C: dst is uninitialised, every entry is written)."""
+    the whole plane for a padding channel c >= C: dst is uninitialised, every entry is written).
+    Stride 1 or 2 (sw): at 2 each image row is read once and dealt to its two column phases."""
     N, C, H, W = x.shape
     xf = x.reshape(x.size)  # flat indices below: no array view made per row
     for phase in range(sh * sw):
-        r, s = phase // sw, phase % sw
-        plane = dst[phase]
-        plane[:] = 0  # one fill, then the image rows over it: fewer, longer loops than row by row
-        if c >= C:
-            continue
-        v0, v1 = phase_range(W, T, left, sw, s)  # the slot's columns inside the image
+        dst[phase][:] = 0  # one fill, then the image rows over it: fewer, longer loops than row by row
+    if c >= C:
+        return
+    v0, v1 = phase_range(W, T, left, 1, 0)  # stride 1: the slot's columns inside the image
+    for r in range(sh):
         for slot in range(min(k, N - m * k)):
             sy, sx = slot // kx, slot % kx
             for u in range(*phase_range(H, S, top, sh, r)):  # the slot's rows inside the image
                 q = (sy * S + u) * Wq + sx * T  # row u of the slot
-                src = ((m * k + slot) * C + c) * H + sh * u + r - top  # that image row, in rows of x
-                _copy_row(xf[src * W + sw * v0 + s - left :], plane[q + v0 : q + v1], sw)
+                src = (((m * k + slot) * C + c) * H + sh * u + r - top) * W  # that image row, flat in x
+                if sw == 1:
+                    _copy_row(xf[src + v0 - left : src + v1 - left], dst[r][q + v0 : q + v1])
+                else:
+                    _split_row(xf[src : src + W], dst[2 * r], dst[2 * r + 1], q, left, T)
 
 
 @njit(inline="always")
-def _copy_row(src, dst, step):
-    """dst[v] = src[step*v] for every v of dst (views: the loops index from 0, no wraparound check)."""
-    if step == 1:
-        for v in range(dst.size):
-            dst[v] = src[v]
-    else:
-        for v in range(dst.size):
-            dst[v] = src[step * v]
+def _copy_row(src, dst):
+    """dst[:] = src (views: the loop indexes from 0, no wraparound check)."""
+    for v in range(dst.size):
+        dst[v] = src[v]
+
+
+@njit(inline="always")
+def _split_row(src, even, odd, q, left, T):
+    """An image row src (W,) dealt to its two column phases at stride 2: column j to phase
+    plane (j + left) % 2 (`even` for 0, `odd` for 1), column (j + left) // 2 of the slot whose
+    row starts at q, for those columns < T. Taken in pairs (2t, 2t + 1), one to each plane:
+    a loop of plain strided reads and contiguous writes, which vectorises (a copy of every
+    other column per phase, the loop before, did not)."""
+    W = src.size
+    e = left % 2  # the phase of the even columns
+    d0, d1 = left // 2, (left + 1) // 2  # column 2t lands at t + d0, column 2t + 1 at t + d1
+    n = max(0, min(W // 2, T - d0, T - d1))  # pairs whose both columns fit the slot
+    first = even if e == 0 else odd
+    second = odd if e == 0 else even
+    a, b = first[q + d0 : q + d0 + n], second[q + d1 : q + d1 + n]
+    for t in range(n):
+        a[t] = src[2 * t]
+        b[t] = src[2 * t + 1]
+    for j in range(2 * n, W):  # the rest one by one: an odd width's last column, or the slot's edge
+        v = (j + left) // 2
+        if v < T:
+            if (j + left) % 2 == 0:
+                even[q + v] = src[j]
+            else:
+                odd[q + v] = src[j]
