@@ -154,6 +154,8 @@ CASES = [
          (normal(2, 3), normal(2, 3))),
     Case("pad", "constant", lambda a: F.pad(a, (1, 2, 0, 1), value=0.5),
          lambda T, a: T.nn.functional.pad(a, (1, 2, 0, 1), value=0.5), (normal(2, 2, 3),)),
+    Case("pad", "constant,4-D,channels", lambda a: F.pad(a[:, :, ::2, ::2], (0, 0, 1, 0, 1, 3), value=-1.5),
+         lambda T, a: T.nn.functional.pad(a[:, :, ::2, ::2], (0, 0, 1, 0, 1, 3), value=-1.5), (normal(2, 3, 5, 4),)),
     Case("pad", "reflect", lambda a: F.pad(a, (2, 1, 1, 2), mode="reflect"),
          lambda T, a: T.nn.functional.pad(a, (2, 1, 1, 2), mode="reflect"), (normal(1, 2, 3, 4),)),
     Case("pad", "replicate", lambda a: F.pad(a, (1, 2, 2, 0), mode="replicate"),
