@@ -93,22 +93,25 @@ def stack_channel(x, m, c, dst, k, kx, S, T, Wq, top, left, sh, sw):
         return
     v0, v1 = phase_range(W, T, left, 1, 0)  # stride 1: the slot's columns inside the image
     for r in range(sh):
+        plane = dst[r]
         for slot in range(min(k, N - m * k)):
             sy, sx = slot // kx, slot % kx
             for u in range(*phase_range(H, S, top, sh, r)):  # the slot's rows inside the image
                 q = (sy * S + u) * Wq + sx * T  # row u of the slot
                 src = (((m * k + slot) * C + c) * H + sh * u + r - top) * W  # that image row, flat in x
                 if sw == 1:
-                    _copy_row(xf[src + v0 - left : src + v1 - left], dst[r][q + v0 : q + v1])
+                    _copy(xf, src + v0 - left, plane, q + v0, v1 - v0)
                 else:
                     _split_row(xf[src : src + W], dst[2 * r], dst[2 * r + 1], q, left, T)
 
 
 @njit(inline="always")
-def _copy_row(src, dst):
-    """dst[:] = src (views: the loop indexes from 0, no wraparound check)."""
-    for v in range(dst.size):
-        dst[v] = src[v]
+def _copy(src, i, dst, j, n):
+    """dst[j : j + n] = src[i : i + n] by unsigned flat indices: no array view made per row and no
+    wraparound check per index, which both cost time in this loop (docs/PERFORMANCE.md)."""
+    i, j = np.uint64(i), np.uint64(j)
+    for v in range(np.uint64(n)):
+        dst[j + v] = src[i + v]
 
 
 @njit(inline="always")
