@@ -86,7 +86,7 @@ def stack_channel(x, m, c, dst, k, kx, S, T, Wq, top, left, sh, sw):
     the whole plane for a padding channel c >= C: dst is uninitialised, every entry is written).
     Stride 1 or 2 (sw): at 2 each image row is read once and dealt to its two column phases."""
     N, C, H, W = x.shape
-    xf = x.reshape(x.size)  # flat indices below: no array view made per row
+    xf = x.reshape(x.size)  # x flat: rows found by flat index
     for phase in range(sh * sw):
         dst[phase][:] = 0  # one fill, then the image rows over it: fewer, longer loops than row by row
     if c >= C:
