@@ -1,6 +1,8 @@
 """What a fast path of the convolution (`Pointwise`, `Depthwise`, `Direct`) gives `ops.conv`:
 `name` and `why`, `cannot` and `slower` (its rule), `forward`, `grad_input`, `grad_weight`, and
-`backward`, which `ops.conv` calls for the gradients a step wants."""
+`backward`, which `ops.conv` calls for the gradients a step wants; and `padded_to_blocks`, the
+weight as the register-blocked kernels read it."""
+import numpy as np
 
 
 class ConvPath:
@@ -12,3 +14,15 @@ class ConvPath:
         gx = self.grad_input(grad, weight, x.shape, geometry, groups) if need_x else None
         gw = self.grad_weight(grad, x, geometry, groups) if need_w else None
         return gx, gw
+
+
+def padded_to_blocks(weight, block, dtype=None):
+    """weight (C_out, ...) contiguous and of dtype (weight's own if None), its output channels
+    padded with zero channels to whole blocks of `block` (kernels that sum `block` output
+    channels at once). A weight of whole blocks is used as it is: no copy on every call."""
+    C_out = weight.shape[0]
+    if C_out % block == 0:
+        return np.ascontiguousarray(weight, dtype=dtype)
+    w = np.zeros((-(-C_out // block) * block,) + weight.shape[1:], dtype=dtype or weight.dtype)
+    w[:C_out] = weight
+    return w

@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 from tinycnn.kernels import reuse
-from tinycnn.kernels.conv_path import ConvPath
+from tinycnn.kernels.conv_path import ConvPath, padded_to_blocks
 from tinycnn.kernels.direct_conv import (
     BLOCK,
     CHUNKS,
@@ -137,15 +137,9 @@ class Direct(ConvPath):
 
 def _blocked_weight(weight, groups):
     """(weight with its output channels padded with zeros to whole blocks of BLOCK, output
-    channels per group as the kernels take it: the padded count without groups). A weight of
-    whole blocks is used as it is (no copy on every call)."""
-    C_out, Cg, kh, _ = weight.shape
-    if C_out % BLOCK:
-        w = np.zeros((_round_up(C_out, BLOCK), Cg, kh, 3), dtype=weight.dtype)
-        w[:C_out] = weight
-    else:
-        w = np.ascontiguousarray(weight)
-    return w, (C_out // groups if groups > 1 else w.shape[0])
+    channels per group as the kernels take it: the padded count without groups)."""
+    w = padded_to_blocks(weight, BLOCK)
+    return w, (weight.shape[0] // groups if groups > 1 else w.shape[0])
 
 
 def _stride(geometry):

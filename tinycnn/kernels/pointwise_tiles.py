@@ -23,6 +23,7 @@ from numba import njit, prange
 
 from tinycnn.kernels import register_tile as tile
 from tinycnn.kernels import reuse
+from tinycnn.kernels.conv_path import padded_to_blocks
 from tinycnn.kernels.epilogue import store, store_args
 from tinycnn.kernels.launch import launch
 
@@ -50,7 +51,7 @@ def pointwise_tiles(x, weight, bias=None, clamp=None):
     N, C, H, W = x.shape
     O, P = weight.shape[0], H * W
     k = _images_a_tile(P, x.dtype)
-    w = _blocked_weight(weight, x.dtype)
+    w = padded_to_blocks(weight, BLOCK, x.dtype)  # (O rounded up to BLOCK, C)
     x = np.ascontiguousarray(x)
     if k > 1:  # k images side by side: each channel's k planes one run of k*P pixels
         x = _copy(x.reshape(N // k, k, C, P).transpose(0, 2, 1, 3))            # (N/k, C, k, P)
@@ -59,17 +60,6 @@ def pointwise_tiles(x, weight, bias=None, clamp=None):
     if k > 1:  # back to one image after another
         out = _copy(out.reshape(N // k, O, k, P).transpose(0, 2, 1, 3))        # (N/k, k, O, P)
     return out.reshape(N, O, H, W)
-
-
-def _blocked_weight(weight, dtype):
-    """weight (O, C) as the kernel reads it: contiguous, of dtype, its output channels padded
-    with zeros to whole blocks of BLOCK. A weight already so is used as it is (no copy a call)."""
-    O, C = weight.shape
-    if O % BLOCK == 0:
-        return np.ascontiguousarray(weight, dtype=dtype)
-    w = np.zeros((-(-O // BLOCK) * BLOCK, C), dtype=dtype)
-    w[:O] = weight
-    return w
 
 
 def _copy(view):
