@@ -56,7 +56,8 @@ def pointwise_tiles(x, weight, bias=None, clamp=None):
     if k > 1:  # k images side by side: each channel's k planes one run of k*P pixels
         x = _copy(x.reshape(N // k, k, C, P).transpose(0, 2, 1, 3))            # (N/k, C, k, P)
     out = reuse.empty((N // k, O, k * P), x.dtype)
-    launch(_pointwise, out.size * C, x.reshape(N // k, C, k * P), w, out, *store_args(bias, clamp, O, x.dtype))
+    fused = bias is not None or clamp is not None  # else the tiles are stored as they are
+    launch(_pointwise, out.size * C, x.reshape(N // k, C, k * P), w, out, fused, *store_args(bias, clamp, O, x.dtype))
     if k > 1:  # back to one image after another
         out = _copy(out.reshape(N // k, O, k, P).transpose(0, 2, 1, 3))        # (N/k, k, O, P)
     return out.reshape(N, O, H, W)
@@ -70,9 +71,9 @@ def _copy(view):
 
 
 @njit(cache=True, parallel=True)
-def _pointwise(x, w, out, bias, lo, hi):
-    """out (N, O, P) = w (O rounded up to BLOCK, C) @ x[n] (C, P) for every n, + bias, clamped
-    to [lo, hi]; P a whole number of tiles."""
+def _pointwise(x, w, out, fused, bias, lo, hi):
+    """out (N, O, P) = w (O rounded up to BLOCK, C) @ x[n] (C, P) for every n, + bias and
+    clamped to [lo, hi] if `fused`; P a whole number of tiles."""
     N, C, P = x.shape
     blocks = w.shape[0] // BLOCK
     for task in prange(N * blocks):
@@ -85,18 +86,19 @@ def _pointwise(x, w, out, bias, lo, hi):
                 y1 = tile.fma(w[o + 1, c], u, y1)
                 y2 = tile.fma(w[o + 2, c], u, y2)
                 y3 = tile.fma(w[o + 3, c], u, y3)
-            _store_tile(out, n, o, p, y0, bias, lo, hi)
-            _store_tile(out, n, o + 1, p, y1, bias, lo, hi)
-            _store_tile(out, n, o + 2, p, y2, bias, lo, hi)
-            _store_tile(out, n, o + 3, p, y3, bias, lo, hi)
+            _store_tile(out, n, o, p, y0, fused, bias, lo, hi)
+            _store_tile(out, n, o + 1, p, y1, fused, bias, lo, hi)
+            _store_tile(out, n, o + 2, p, y2, fused, bias, lo, hi)
+            _store_tile(out, n, o + 3, p, y3, fused, bias, lo, hi)
 
 
 @njit(inline="always", fastmath={"contract"})
-def _store_tile(out, n, o, p, y, bias, lo, hi):
-    """out[n, o, p : p + lanes] = y + bias[o], clamped to [lo, hi]; nothing for a padding
-    channel o >= O."""
+def _store_tile(out, n, o, p, y, fused, bias, lo, hi):
+    """out[n, o, p : p + lanes] = y, + bias[o] and clamped to [lo, hi] if `fused`; nothing for
+    a padding channel o >= O."""
     if o < out.shape[1]:
         row = out[n, o]
         tile.store(row, p, y)
-        end = p + tile.lanes(row)
-        store(row[p:end], row[p:end], bias[o], lo, hi)  # in L1: the tile was just written
+        if fused:
+            end = p + tile.lanes(row)
+            store(row[p:end], row[p:end], bias[o], lo, hi)  # in L1: the tile was just written
