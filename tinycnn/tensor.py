@@ -34,6 +34,11 @@ def set_profiler(profiler):
     _profiler = profiler
 
 
+def profiling() -> bool:
+    """Whether a profiler watches the ops (`set_profiler`)."""
+    return _profiler is not None
+
+
 # ---------------------------------------------------------------- Function
 
 

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tinycnn.device import parse_to
+from tinycnn.ops.deferred import module_call
 from tinycnn.tensor import Tensor
 
 
@@ -151,11 +152,12 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        out = self.forward(*args, **kwargs)
-        for hook in tuple(self._forward_hooks.values()):
-            result = hook(self, args, out)
-            if result is not None:
-                out = result
+        with module_call():  # ops inside may defer their outputs (tinycnn/ops/deferred.py)
+            out = self.forward(*args, **kwargs)
+            for hook in tuple(self._forward_hooks.values()):
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
         return out
 
     def register_forward_hook(self, hook) -> RemovableHandle:

@@ -3,6 +3,7 @@ import numpy as np
 
 from tinycnn.kernels import activation as kernels
 from tinycnn.kernels import reuse
+from tinycnn.ops.deferred import Deferred, may_defer
 from tinycnn.ops.shape import _dim
 from tinycnn.tensor import Function, Tensor
 
@@ -195,16 +196,24 @@ def _already_clamped(x):
     return x if x.requires_grad else Tensor(x.data, _raw=True)
 
 
-def relu(x, inplace=False):
-    if _clamped_within(x, *CLAMPS["relu"]):
+def _clamp(x, name, function):
+    """ReLU or ReLU6 of x: passed through where x is marked clamped already, the clamp of a
+    deferred convolution's store where it takes one (ops/deferred.py), else its own op."""
+    if _clamped_within(x, *CLAMPS[name]):
         return _already_clamped(x)
-    return ReLU.apply(x)
+    if isinstance(x, Deferred) and may_defer(x):
+        deferred = x.then_clamp(*CLAMPS[name])
+        if deferred is not None:
+            return deferred
+    return function.apply(x)
+
+
+def relu(x, inplace=False):
+    return _clamp(x, "relu", ReLU)
 
 
 def relu6(x, inplace=False):
-    if _clamped_within(x, *CLAMPS["relu6"]):
-        return _already_clamped(x)
-    return ReLU6.apply(x)
+    return _clamp(x, "relu6", ReLU6)
 
 
 def leaky_relu(x, negative_slope=0.01, inplace=False):

@@ -1,5 +1,7 @@
 """Arithmetic ops. Gradients may keep the broadcast shape: the engine sums them
 back to each input's shape."""
+import functools
+
 import numpy as np
 
 from tinycnn.kernels import reuse
@@ -7,6 +9,7 @@ from tinycnn.kernels.add import add as _add
 from tinycnn.kernels.blas import gemm
 from tinycnn.kernels.scale import scale_samples as _scale_samples
 from tinycnn.ops.activation import mark_clamped, take_clamp_after_add
+from tinycnn.ops.deferred import Deferred, may_defer
 from tinycnn.tensor import Function, Tensor, is_grad_enabled
 
 
@@ -148,7 +151,19 @@ def add(a, b):
     clamp = take_clamp_after_add(a, b)
     if clamp is not None and _without_graph(a, b):  # the eval fast path's residual join (nn/utils/fusion.py)
         return mark_clamped(Tensor(_add(a.data, b.data, clamp), _raw=True), *clamp)
+    if _without_graph(a, b) and _same_float(a, b) and may_defer(a, b):
+        return Deferred(a.shape, a.dtype, functools.partial(_sum, a, b), clamp=None)  # a ReLU may clamp in its pass
     return Add.apply(a, b)
+
+
+def _same_float(a, b) -> bool:
+    """Two float Tensors of one shape and dtype."""
+    return a.shape == b.shape and a.dtype == b.dtype and a.dtype.kind == "f"
+
+
+def _sum(a, b, clamp):
+    """a + b of two Tensors, clamped to clamp = (lo, hi) or None (a deferred sum)."""
+    return _add(a.data, b.data, clamp)
 
 
 def _without_graph(a, b) -> bool:

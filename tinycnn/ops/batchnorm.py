@@ -21,6 +21,7 @@ from tinycnn.kernels.batchnorm import (
     batch_norm_train_forward,
 )
 from tinycnn.ops.activation import CLAMP_BACKWARD, CLAMPS, mark_clamped
+from tinycnn.ops.deferred import Deferred, may_defer
 from tinycnn.tensor import Function, Tensor
 
 
@@ -118,6 +119,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+        if isinstance(input, Deferred) and input.folds_batch_norm() and may_defer(weight, bias):
+            out = input.then_batch_norm(running_mean, running_var, eps, weight.data, bias.data)
+            return out if activation is None else out.then_clamp(*CLAMPS[activation])
         out = BatchNormEval.apply(input, weight, bias, mean=running_mean, var=running_var, eps=eps,
                                   activation=activation)
         return out if activation is None else mark_clamped(out, *CLAMPS[activation], with_grad=True)

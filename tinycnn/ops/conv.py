@@ -35,6 +35,7 @@ from tinycnn.kernels.geometry import ConvGeometry
 from tinycnn.kernels.gemm import Pointwise, channels_first, col2im_input_grad, from_channels_first, scratch, weight_grad
 from tinycnn.kernels.im2col import im2col
 from tinycnn.ops.activation import CLAMPS, mark_clamped, relu, relu6
+from tinycnn.ops.deferred import Deferred, may_defer
 from tinycnn.tensor import Function, Tensor, is_grad_enabled
 
 # The activations a convolution can apply in its own pass: their range, and their op.
@@ -233,6 +234,12 @@ def convolve(x, weight, bias, geometry: ConvGeometry, groups: int, algorithm=Non
     path = _path(x.shape, weight.shape, geometry, groups, algorithm, where)
     if activation is not None and not any(is_grad_enabled() and t.requires_grad for t in (x, weight, *extra)):
         return _eval_forward(x, weight, bias, geometry, groups, path, activation)
+    if activation is None and may_defer(x, weight, bias):  # an eval-mode BatchNorm may fold into it
+        N, _, H, W = x.shape
+        compute = functools.partial(_forward_arrays, np.ascontiguousarray(x.data), geometry=geometry, groups=groups,
+                                    path=path)
+        return Deferred((N, weight.shape[0], *geometry.output_size(H, W)), x.dtype, compute, weight=weight.data,
+                        bias=None if bias is None else bias.data, clamp=None)
     if path is None:
         out = Conv2dFunction.apply(x, weight, *extra, geometry=geometry, groups=groups)
     else:
@@ -245,14 +252,20 @@ def _eval_forward(x, weight, bias, geometry, groups, path, activation) -> Tensor
     (the direct kernels) or in one pass over the fresh output (`epilogue`). The result is
     marked as clamped, so that the activation op the model applies next passes it through."""
     clamp, _ = ACTIVATIONS[activation]
-    x, w, b = np.ascontiguousarray(x.data), weight.data, None if bias is None else bias.data
-    if path is None:
-        out = epilogue(_im2col_conv(x, w, geometry, groups, *(() if b is None else (b,))), None, clamp)
-    elif getattr(path, "fuses_epilogue", False):
-        out = path.forward(x, w, geometry, groups, bias=b, clamp=clamp)
-    else:
-        out = epilogue(path.forward(x, w, geometry, groups), b, clamp)
+    out = _forward_arrays(np.ascontiguousarray(x.data), weight.data, None if bias is None else bias.data, clamp,
+                          geometry=geometry, groups=groups, path=path)
     return mark_clamped(Tensor(out, _raw=True), *clamp)
+
+
+def _forward_arrays(x, weight, bias, clamp, *, geometry, groups, path):
+    """The convolution of arrays, no graph: + bias (or None), clamped to clamp = (lo, hi) (or
+    None) in the pass that writes the output (the direct kernels) or in one pass over the fresh
+    output (`epilogue`). With neither, the bits of `FastConv2dFunction`'s forward."""
+    if path is None:
+        return epilogue(_im2col_conv(x, weight, geometry, groups, *(() if bias is None else (bias,))), None, clamp)
+    if getattr(path, "fuses_epilogue", False):
+        return path.forward(x, weight, geometry, groups, bias=bias, clamp=clamp)
+    return epilogue(path.forward(x, weight, geometry, groups), bias, clamp)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm=None):

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
-
 from tinycnn.nn.batchnorm import BatchNorm2d, BatchNormAct2d
 from tinycnn.nn.conv import Conv2d
 from tinycnn.nn.linear import Identity
@@ -40,6 +38,7 @@ from tinycnn.ops.activation import ReLU6 as ReLU6Function
 from tinycnn.ops.activation import mark_clamp_after_add
 from tinycnn.ops.arithmetic import Add
 from tinycnn.ops.conv import ACTIVATIONS, convolve
+from tinycnn.ops.deferred import fold_batch_norm
 from tinycnn.tensor import Tensor, no_grad, set_profiler
 
 
@@ -47,16 +46,8 @@ def fuse_conv_bn_weights(conv_w, conv_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b):
     """(W', b') of the convolution that computes conv followed by an eval-mode BatchNorm, as
     Parameters in the convolution's dtype (computed in float64). conv_b, bn_w and bn_b may be
     None (no bias, affine=False)."""
-    dtype = conv_w.dtype
-    w = np.asarray(conv_w, dtype=np.float64)
-    c_out = w.shape[0]
-    b = np.zeros(c_out) if conv_b is None else np.asarray(conv_b, dtype=np.float64)
-    gamma = np.ones(c_out) if bn_w is None else np.asarray(bn_w, dtype=np.float64)
-    beta = np.zeros(c_out) if bn_b is None else np.asarray(bn_b, dtype=np.float64)
-    s = gamma / np.sqrt(np.asarray(bn_rv, dtype=np.float64) + bn_eps)          # (C_out,)
-    fused_w = w * s.reshape(-1, *([1] * (w.ndim - 1)))                         # (C_out, C/G, kh, kw)
-    fused_b = (b - np.asarray(bn_rm, dtype=np.float64)) * s + beta             # (C_out,)
-    return Parameter(fused_w.astype(dtype)), Parameter(fused_b.astype(dtype))
+    fused_w, fused_b = fold_batch_norm(conv_w, conv_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b)
+    return Parameter(fused_w), Parameter(fused_b)
 
 
 def fuse_conv_bn_eval(conv: Conv2d, bn: BatchNorm2d) -> Conv2d:
