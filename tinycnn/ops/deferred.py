@@ -11,11 +11,12 @@ of its own:
     W' = W * s[:, None, None, None]          (C_out, C/G, kh, kw)
     b' = (b - running_mean) * s + beta       (C_out,)
 
-and a ReLU or ReLU6 that takes the result becomes the clamp of the convolution's store. Only the
-tensor that was read is computed: the values of conv, bn and relu apart, to float32 rounding
-(BatchNorm's scale is applied to the weights instead of the sums), and each earlier Deferred
-still gives its own values if something else reads it. `nn.utils.fusion.fuse` does the same
-folding ahead of time, once, on a copy of the model.
+and a ReLU or ReLU6 that takes the result becomes the clamp of the convolution's store. A
+residual sum of two tensors is deferred too, so that the ReLU after it clamps in the addition's
+pass. Only a tensor that something reads is computed; its values are those of the ops run apart,
+to float32 rounding (BatchNorm's scale multiplies the weights instead of the sums), and each
+earlier Deferred still gives its own values if something else reads it. `nn.utils.fusion.fuse`
+does the same folding ahead of time, once, on a copy of the model: the same bits.
 
 The window is short: whatever is still deferred when the outermost module call returns (its
 output, or what a forward hook kept) is computed then (`module_call`), while the arrays it
