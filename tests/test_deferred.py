@@ -7,6 +7,8 @@ import pytest
 import tinycnn
 from tinycnn import Tensor, models, nn
 from tinycnn.nn import functional as F
+from tinycnn.kernels.scale import fold_batch_norm as kernel_fold
+from tinycnn.kernels.scale import fold_batch_norm_reference
 from tinycnn.nn.utils.fusion import fuse
 from tinycnn.ops import deferred
 from tinycnn.ops.deferred import Deferred, fold_batch_norm
@@ -88,6 +90,20 @@ def test_fold_batch_norm_is_the_affine_map():
     fw, fb = fold_batch_norm(w.astype(np.float32), None, mean, var, 1e-5, None, None)  # no bias, affine=False
     assert fw.dtype == fb.dtype == np.float32
     np.testing.assert_allclose(fb, -mean / np.sqrt(var + 1e-5), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape, dtype", [((64, 64, 3, 3), np.float32), ((6, 1, 3, 3), np.float64),
+                                          ((5, 7, 1, 1), np.float32)])
+def test_fold_kernel_gives_the_references_bits(shape, dtype):
+    """Each product in float64, then one rounding to the weight's dtype, as the NumPy reference."""
+    c = shape[0]
+    w, b, mean, gamma, beta = (rng.standard_normal(s).astype(dtype) for s in (shape, c, c, c, c))
+    var = rng.uniform(0.1, 3, c).astype(dtype)
+    got = kernel_fold(w, b, mean, var, 1e-5, gamma, beta)
+    want = fold_batch_norm_reference(w, b, mean, var, 1e-5, gamma, beta)
+    for g, r in zip(got, want):
+        assert g.dtype == dtype
+        np.testing.assert_array_equal(g, r)
 
 
 class TwoReaders(nn.Module):

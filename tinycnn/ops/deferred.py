@@ -30,22 +30,18 @@ import weakref
 
 import numpy as np
 
+from tinycnn.kernels import scale as kernels
 from tinycnn.tensor import Tensor, is_grad_enabled, profiling
 
 
 def fold_batch_norm(weight, bias, mean, var, eps, gamma, beta):
     """(W', b') of the convolution (weight, bias) followed by an eval-mode BatchNorm (arrays;
     bias, gamma, beta may be None: 0, 1, 0), computed in float64 and returned in the weight's
-    dtype."""
-    w = np.asarray(weight, dtype=np.float64)
-    c_out = w.shape[0]
-    b = np.zeros(c_out) if bias is None else np.asarray(bias, dtype=np.float64)
-    gamma = np.ones(c_out) if gamma is None else np.asarray(gamma, dtype=np.float64)
-    beta = np.zeros(c_out) if beta is None else np.asarray(beta, dtype=np.float64)
-    s = gamma / np.sqrt(np.asarray(var, dtype=np.float64) + eps)              # (C_out,)
-    folded_w = w * s.reshape(-1, *([1] * (w.ndim - 1)))                       # (C_out, C/G, kh, kw)
-    folded_b = (b - np.asarray(mean, dtype=np.float64)) * s + beta            # (C_out,)
-    return folded_w.astype(weight.dtype), folded_b.astype(weight.dtype)
+    dtype (kernels/scale.py)."""
+    c_out = weight.shape[0]
+    bias, gamma, beta = (np.full(c_out, value, np.float64) if a is None else a
+                         for a, value in ((bias, 0.0), (gamma, 1.0), (beta, 0.0)))
+    return kernels.fold_batch_norm(np.asarray(weight), bias, mean, var, eps, gamma, beta)
 
 
 enabled = True  # False: every op runs as it is called (to time what deferral saves)
