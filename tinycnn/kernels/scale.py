@@ -34,7 +34,6 @@ def scale_samples(x, scale):
     return out
 
 
-
 def fold_batch_norm_reference(weight, bias, mean, var, eps, gamma, beta):
     """(W', b') of the convolution (weight (C, ...), bias (C,)) followed by an eval-mode
     BatchNorm (mean, var, gamma, beta: (C,)), in float64, returned in the weight's dtype:
